@@ -1,0 +1,1 @@
+//! One client connection: framing, pipelining, in-flight cap. (skeleton)

@@ -1,0 +1,13 @@
+//! The state every handler sees: the store and the broker's settings.
+
+use crate::BrokerConfig;
+use log::Store;
+use std::sync::Arc;
+
+pub struct Broker {
+    pub store: Arc<Store>,
+    pub config: BrokerConfig,
+    /// Host and port clients are told to connect to.
+    pub advertised_host: String,
+    pub advertised_port: u16,
+}

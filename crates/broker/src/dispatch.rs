@@ -1,0 +1,1 @@
+//! Request header decoding and routing to handlers. (skeleton)

@@ -1,0 +1,22 @@
+//! One file per Kafka API. Each exposes
+//! `pub(crate) async fn handle(broker: &Broker, version: i16, request: XRequest) -> XResponse`
+//! (Produce returns `Option` because acks=0 gets no answer). Handlers never
+//! encode or decode: `dispatch` does that.
+
+// Core data path (lead).
+pub(crate) mod api_versions;
+pub(crate) mod fetch;
+pub(crate) mod list_offsets;
+pub(crate) mod metadata;
+pub(crate) mod produce;
+
+// Administration (topics, configs, records, cluster).
+pub(crate) mod alter_configs;
+pub(crate) mod create_partitions;
+pub(crate) mod create_topics;
+pub(crate) mod delete_records;
+pub(crate) mod delete_topics;
+pub(crate) mod describe_cluster;
+pub(crate) mod describe_configs;
+pub(crate) mod describe_log_dirs;
+pub(crate) mod incremental_alter_configs;
