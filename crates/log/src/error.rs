@@ -20,7 +20,11 @@ pub enum LogError {
     #[error("record batch of {size_bytes} bytes exceeds max.message.bytes {max_bytes}")]
     MessageTooLarge { size_bytes: usize, max_bytes: usize },
     #[error("offset {requested} is outside [{log_start}, {log_end}]")]
-    OffsetOutOfRange { requested: i64, log_start: i64, log_end: i64 },
+    OffsetOutOfRange {
+        requested: i64,
+        log_start: i64,
+        log_end: i64,
+    },
     #[error("unknown topic or partition: {0}")]
     UnknownTopicOrPartition(String),
     #[error("topic already exists: {0}")]

@@ -1,4 +1,16 @@
-//! Flush policy and group commit. (skeleton: to be implemented)
+//! Flush policy and group commit. One flusher thread per store waits until
+//! partitions are marked dirty, takes the whole dirty set as one numbered
+//! cycle, fdatasyncs each dirty file once (outside partition locks), then
+//! publishes the cycle number through a watch channel that produce requests
+//! await. What a partition syncs, and how its high watermark moves, lives in
+//! `partition.rs`.
+
+use crate::{LogError, Partition};
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 /// When appended bytes are forced to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,3 +48,168 @@ impl std::str::FromStr for FlushPolicy {
 /// `Always`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlushTicket(pub(crate) Option<u64>);
+
+/// What waiters can observe about flush cycles.
+#[derive(Debug, Clone, Default)]
+struct Durability {
+    /// Every cycle up to this one completed with all its fdatasyncs succeeding.
+    synced_gen: u64,
+    /// Set forever by the first failed fdatasync: the page cache may have
+    /// dropped dirty pages, so nothing later can be called durable.
+    failure: Option<Arc<str>>,
+    stopped: bool,
+}
+
+struct FlushState {
+    dirty: Vec<Arc<Partition>>,
+    /// The cycle that will take the current dirty set.
+    next_gen: u64,
+    stop: bool,
+}
+
+pub(crate) struct Flusher {
+    policy: FlushPolicy,
+    state: Mutex<FlushState>,
+    wake: Condvar,
+    durable_tx: watch::Sender<Durability>,
+    fdatasync_count: AtomicU64,
+}
+
+impl Flusher {
+    pub fn new(policy: FlushPolicy) -> Arc<Flusher> {
+        let (durable_tx, _) = watch::channel(Durability::default());
+        Arc::new(Flusher {
+            policy,
+            state: Mutex::new(FlushState {
+                dirty: Vec::new(),
+                next_gen: 1,
+                stop: false,
+            }),
+            wake: Condvar::new(),
+            durable_tx,
+            fdatasync_count: AtomicU64::new(0),
+        })
+    }
+
+    pub fn policy(&self) -> FlushPolicy {
+        self.policy
+    }
+
+    fn lock(&self) -> MutexGuard<'_, FlushState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `partition` for the next cycle and returns that cycle's number.
+    /// `urgent` wakes the flusher now (always under `Always`; on roll).
+    pub fn mark_dirty(&self, partition: &Arc<Partition>, urgent: bool) -> u64 {
+        let mut state = self.lock();
+        if !partition.flush_queued.swap(true, Ordering::AcqRel) {
+            state.dirty.push(partition.clone());
+        }
+        let is_interval = matches!(self.policy, FlushPolicy::IntervalMs(_));
+        if urgent && !is_interval || matches!(self.policy, FlushPolicy::Always) {
+            self.wake.notify_one();
+        }
+        state.next_gen
+    }
+
+    /// Counts fdatasync calls (exposed for tests and metrics).
+    pub fn note_fdatasync(&self) {
+        self.fdatasync_count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn fdatasync_count(&self) -> u64 {
+        self.fdatasync_count.load(Ordering::Relaxed)
+    }
+
+    /// The flusher thread body; returns after the cycle that follows `stop`.
+    pub fn run(self: Arc<Self>) {
+        let mut last_cycle = Instant::now();
+        loop {
+            let (batch, generation, stopping) = self.next_cycle(last_cycle);
+            last_cycle = Instant::now();
+            let mut failure: Option<Arc<str>> = None;
+            for partition in &batch {
+                if let Err(e) = partition.flush(self.as_ref()) {
+                    tracing::error!(
+                        dir = %partition.dir().display(),
+                        error = %e,
+                        "fdatasync failed: the disk may have lost acknowledged writes; refusing further durability claims"
+                    );
+                    failure = Some(Arc::from(e.to_string()));
+                }
+            }
+            self.durable_tx.send_modify(|d| {
+                if failure.is_some() && d.failure.is_none() {
+                    d.failure = failure.clone();
+                }
+                if d.failure.is_none() {
+                    d.synced_gen = generation;
+                }
+                d.stopped |= stopping;
+            });
+            if stopping {
+                return;
+            }
+        }
+    }
+
+    /// Waits for work (or the interval), then takes the dirty set.
+    fn next_cycle(&self, last_cycle: Instant) -> (Vec<Arc<Partition>>, u64, bool) {
+        let mut state = self.lock();
+        while !state.stop {
+            match self.policy {
+                FlushPolicy::IntervalMs(ms) => {
+                    let due = last_cycle + Duration::from_millis(ms);
+                    let now = Instant::now();
+                    if now >= due {
+                        break;
+                    }
+                    state = self
+                        .wake
+                        .wait_timeout(state, due - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+                FlushPolicy::Always | FlushPolicy::Never => {
+                    if !state.dirty.is_empty() {
+                        break;
+                    }
+                    state = self.wake.wait(state).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+        }
+        let batch = std::mem::take(&mut state.dirty);
+        for partition in &batch {
+            partition.flush_queued.store(false, Ordering::Release);
+        }
+        let generation = state.next_gen;
+        state.next_gen += 1;
+        (batch, generation, state.stop)
+    }
+
+    /// Asks the thread to run one last cycle and exit.
+    pub fn stop(&self) {
+        self.lock().stop = true;
+        self.wake.notify_one();
+    }
+
+    /// Resolves once cycle `generation` has synced, or fails if syncing
+    /// failed or the flusher stopped first.
+    pub async fn wait(&self, generation: u64) -> Result<(), LogError> {
+        let mut rx = self.durable_tx.subscribe();
+        let state = rx
+            .wait_for(|d| d.synced_gen >= generation || d.failure.is_some() || d.stopped)
+            .await
+            .map_err(|_| io::Error::other("flusher is gone"))?
+            .clone();
+        if state.synced_gen >= generation {
+            return Ok(());
+        }
+        let why = match state.failure {
+            Some(f) => format!("fdatasync failed, write not durable: {f}"),
+            None => "store shut down before the write was flushed".to_string(),
+        };
+        Err(LogError::Io(io::Error::other(why)))
+    }
+}

@@ -6,16 +6,30 @@
 //! index beside it. This crate knows nothing of the wire protocol or the
 //! network: the broker translates requests into calls on [`Store`] and
 //! [`Partition`], and [`LogError`] values back into Kafka error codes.
+//!
+//! Code map: `store` (data dir, lock, topics), `partition` (append, read,
+//! high watermark), `segment` + `index` (one segment and its indexes),
+//! `recovery` (opening after a crash), `retention`, `lookup` (by timestamp),
+//! `flush` (policy and the group-commit flusher thread), `checkpoint`
+//! (small metadata files written atomically).
 
+mod checkpoint;
 pub mod config;
 mod error;
 mod flush;
+mod index;
+mod lookup;
 mod partition;
+mod recovery;
+mod retention;
+mod segment;
 mod store;
 pub mod topic_name;
 
 pub use config::TopicConfig;
 pub use error::LogError;
 pub use flush::{FlushPolicy, FlushTicket};
-pub use partition::{AppendInfo, Partition, PartitionOffsets, ReadResult, TimestampOffset};
+pub use partition::{
+    AppendInfo, Partition, PartitionOffsets, ReadResult, TimestampOffset, APPEND_BATCHES_MAX,
+};
 pub use store::{Store, StoreOptions, Topic};

@@ -1,7 +1,28 @@
-//! One partition: an ordered list of segments. (skeleton: to be implemented)
+//! One partition: an ordered list of segments, the last one active. Owns
+//! append (validate, assign offsets, roll, one positioned write), read by
+//! offset, lookups by timestamp, the high watermark, and deleting whole
+//! segments for retention and DeleteRecords. Recovery of its directory is in
+//! `recovery.rs`, the flusher thread in `flush.rs`.
 
-use crate::{FlushTicket, LogError};
-use std::path::Path;
+use crate::checkpoint::{self, RecoveryPoint};
+use crate::config::{CleanupPolicy, TimestampType};
+use crate::flush::Flusher;
+use crate::recovery::{self, Recovered};
+use crate::segment::{find_batch, Segment, SEGMENT_BYTES_MAX};
+use crate::{FlushPolicy, FlushTicket, LogError, TopicConfig};
+use records::{BatchHeader, BatchIter, Records, BATCH_HEADER_BYTES};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Most batches accepted in one append (one produce partition payload).
+pub const APPEND_BATCHES_MAX: usize = 10_000;
+/// Least time between two recovery-point writes by the flusher.
+const RECOVERY_POINT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Where an append landed.
 #[derive(Debug, Clone, Copy)]
@@ -37,50 +58,574 @@ pub struct TimestampOffset {
     pub offset: i64,
 }
 
+/// A batch boundary: `offset` is the next offset, found at `position` in the
+/// segment with base `segment_base`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Boundary {
+    pub offset: i64,
+    pub segment_base: i64,
+    pub position: u64,
+}
+
+pub(crate) struct State {
+    /// Sorted by base offset; never empty; the last is active.
+    pub segments: Vec<Segment>,
+    pub log_start: i64,
+    /// Readable prefix.
+    pub high_watermark: Boundary,
+    /// Prefix known to be fdatasync'ed.
+    pub durable: Boundary,
+    /// Sealed segments' files awaiting their fdatasync.
+    pub unsynced: Vec<Arc<File>>,
+    /// A segment file was created since the directory was last synced; its
+    /// directory entry must be durable before its data counts as durable.
+    pub dir_unsynced: bool,
+    pub last_recovery_point: Option<Instant>,
+    /// Reused for stamping appends.
+    pub buffer: Vec<u8>,
+    /// Set when the topic is deleted; appends then fail.
+    pub deleted: bool,
+}
+
+impl State {
+    pub fn active(&self) -> &Segment {
+        self.segments
+            .last()
+            .expect("a partition always has an active segment")
+    }
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .last_mut()
+            .expect("a partition always has an active segment")
+    }
+    pub fn end(&self) -> Boundary {
+        let active = self.active();
+        Boundary {
+            offset: active.next_offset,
+            segment_base: active.base_offset,
+            position: active.size_bytes,
+        }
+    }
+    pub fn offsets(&self) -> PartitionOffsets {
+        PartitionOffsets {
+            log_start: self.log_start,
+            high_watermark: self.high_watermark.offset,
+            log_end: self.active().next_offset,
+        }
+    }
+    /// Index of the segment holding `offset` (the last with base <= offset).
+    pub fn segment_for(&self, offset: i64) -> usize {
+        self.segments
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1)
+    }
+    /// Readable byte limit of segment `i`, given the high watermark.
+    pub fn readable_bytes(&self, i: usize) -> u64 {
+        let segment = &self.segments[i];
+        let hw = self.high_watermark;
+        match segment.base_offset.cmp(&hw.segment_base) {
+            std::cmp::Ordering::Less => segment.size_bytes,
+            std::cmp::Ordering::Equal => hw.position.min(segment.size_bytes),
+            std::cmp::Ordering::Greater => 0,
+        }
+    }
+}
+
+pub(crate) struct PartitionParams {
+    pub id: i32,
+    pub dir: PathBuf,
+    pub config: Arc<RwLock<TopicConfig>>,
+    pub index_interval_bytes: u32,
+    pub flusher: Arc<Flusher>,
+    pub clean_shutdown: bool,
+}
+
 pub struct Partition {
-    _private: (),
+    id: i32,
+    dir: PathBuf,
+    config: Arc<RwLock<TopicConfig>>,
+    index_interval_bytes: u32,
+    flusher: Arc<Flusher>,
+    this: Weak<Partition>,
+    /// Whether the flusher's dirty set holds this partition (guarded by the
+    /// flusher's lock).
+    pub(crate) flush_queued: AtomicBool,
+    state: Mutex<State>,
+    high_watermark_tx: watch::Sender<i64>,
+}
+
+/// Size of one append, for the roll decision.
+#[derive(Clone, Copy)]
+struct Incoming {
+    bytes: u64,
+    offsets: i64,
+}
+
+/// Validated batches of one append: (start position in the payload, header).
+struct Checked {
+    batches: Vec<(usize, BatchHeader)>,
+    offset_count: i64,
 }
 
 impl Partition {
+    /// Opens (recovering) or creates the partition directory.
+    pub(crate) fn open(params: PartitionParams) -> Result<Arc<Partition>, LogError> {
+        std::fs::create_dir_all(&params.dir)?;
+        let Recovered {
+            segments,
+            log_start,
+            files_to_sync,
+        } = recovery::recover_partition(
+            &params.dir,
+            params.index_interval_bytes,
+            params.clean_shutdown,
+        )?;
+        for file in &files_to_sync {
+            file.sync_data()?;
+            params.flusher.note_fdatasync();
+        }
+        if !files_to_sync.is_empty() {
+            checkpoint::sync_dir_at(&params.dir)?;
+        }
+        let mut state = State {
+            segments,
+            log_start,
+            high_watermark: Boundary {
+                offset: 0,
+                segment_base: 0,
+                position: 0,
+            },
+            durable: Boundary {
+                offset: 0,
+                segment_base: 0,
+                position: 0,
+            },
+            unsynced: Vec::new(),
+            dir_unsynced: false,
+            last_recovery_point: None,
+            buffer: Vec::new(),
+            deleted: false,
+        };
+        // Everything recovery kept is on disk now, so it is all readable.
+        state.high_watermark = state.end();
+        state.durable = state.end();
+        if !files_to_sync.is_empty() {
+            write_recovery_point(&params.dir, &state)?;
+        }
+        let (high_watermark_tx, _) = watch::channel(state.high_watermark.offset);
+        Ok(Arc::new_cyclic(|this| Partition {
+            id: params.id,
+            dir: params.dir,
+            config: params.config,
+            index_interval_bytes: params.index_interval_bytes,
+            flusher: params.flusher,
+            this: this.clone(),
+            flush_queued: AtomicBool::new(false),
+            state: Mutex::new(state),
+            high_watermark_tx,
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn config(&self) -> TopicConfig {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn mark_dirty(&self, urgent: bool) -> u64 {
+        match self.this.upgrade() {
+            Some(me) => self.flusher.mark_dirty(&me, urgent),
+            None => 0,
+        }
+    }
+
     pub fn id(&self) -> i32 {
-        todo!()
+        self.id
     }
     pub fn dir(&self) -> &Path {
-        todo!()
+        &self.dir
     }
+
     /// Validates and appends the record batches in `records` (one or more
     /// concatenated v2 batches, as a produce request carries them), stamping
     /// base offsets. All-or-nothing: a bad batch rejects the whole append.
-    pub fn append(&self, _records: &[u8], _now_ms: i64) -> Result<AppendInfo, LogError> {
-        todo!()
+    pub fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
+        let config = self.config();
+        let checked = check_batches(records, &config)?;
+        let log_append = config.message_timestamp_type == TimestampType::LogAppendTime;
+        let (base_offset, log_start, rolled) = {
+            let mut state = self.lock();
+            if state.deleted {
+                return Err(LogError::UnknownTopicOrPartition(format!(
+                    "partition {} was deleted",
+                    self.id
+                )));
+            }
+            let incoming = Incoming {
+                bytes: records.len() as u64,
+                offsets: checked.offset_count,
+            };
+            let rolled = self.roll_if_full(&mut state, incoming, &config)?;
+            let base_offset = state.active().next_offset;
+            self.write_batches(&mut state, records, &checked, log_append.then_some(now_ms))?;
+            if self.flusher.policy() != FlushPolicy::Always {
+                let end = state.end();
+                self.advance_high_watermark(&mut state, end);
+            }
+            (base_offset, state.log_start, rolled)
+        };
+        let ticket = match self.flusher.policy() {
+            FlushPolicy::Always => FlushTicket(Some(self.mark_dirty(true))),
+            FlushPolicy::IntervalMs(_) => {
+                self.mark_dirty(rolled);
+                FlushTicket(None)
+            }
+            FlushPolicy::Never => {
+                if rolled {
+                    self.mark_dirty(true);
+                }
+                FlushTicket(None)
+            }
+        };
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: base_offset + checked.offset_count - 1,
+            log_append_time_ms: if log_append { now_ms } else { -1 },
+            log_start_offset: log_start,
+            ticket,
+        })
     }
+
+    /// Copies the payload into the reusable buffer, stamps offsets (and
+    /// LogAppendTime), writes it with one positioned write, and indexes it.
+    fn write_batches(
+        &self,
+        state: &mut State,
+        records: &[u8],
+        checked: &Checked,
+        log_append_time_ms: Option<i64>,
+    ) -> Result<(), LogError> {
+        let mut buffer = std::mem::take(&mut state.buffer);
+        buffer.clear();
+        buffer.extend_from_slice(records);
+        let mut next = state.active().next_offset;
+        let mut headers = Vec::with_capacity(checked.batches.len());
+        for &(start, header) in &checked.batches {
+            let batch = &mut buffer[start..start + header.total_size()];
+            records::stamp_base_offset(batch, next);
+            if let Some(ms) = log_append_time_ms {
+                records::set_log_append_time(batch, ms)?;
+            }
+            let stamped = BatchHeader::parse(batch)?;
+            next += stamped.offset_count();
+            headers.push((start as u64, stamped));
+        }
+        let active = state.active_mut();
+        let position = active.size_bytes;
+        let written = active.log.write_all_at(&buffer, position);
+        if let Err(e) = written {
+            // Leave no partial batch behind for the next append to follow.
+            let _ = active.log.set_len(position);
+            state.buffer = buffer;
+            return Err(e.into());
+        }
+        for (start, header) in &headers {
+            active.note_batch(position + start, header, self.index_interval_bytes);
+        }
+        state.buffer = buffer;
+        Ok(())
+    }
+
+    /// Rolls before an append of `incoming` would overflow the active
+    /// segment (an empty segment takes any single append).
+    fn roll_if_full(
+        &self,
+        state: &mut State,
+        incoming: Incoming,
+        config: &TopicConfig,
+    ) -> Result<bool, LogError> {
+        if incoming.bytes > SEGMENT_BYTES_MAX {
+            let max_bytes = SEGMENT_BYTES_MAX as usize;
+            return Err(LogError::MessageTooLarge {
+                size_bytes: incoming.bytes as usize,
+                max_bytes,
+            });
+        }
+        let limit = config.segment_bytes.clamp(1, SEGMENT_BYTES_MAX);
+        let active = state.active();
+        let size = active.size_bytes;
+        // Relative offsets are stored in 4 bytes too.
+        let used_offsets = active.next_offset - active.base_offset;
+        let offsets_full = used_offsets + incoming.offsets > i64::from(u32::MAX);
+        if size > 0 && (size + incoming.bytes > limit || offsets_full) {
+            self.roll(state)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Seals the active segment (its files go to the flusher) and starts a
+    /// new one at the log end.
+    fn roll(&self, state: &mut State) -> Result<(), LogError> {
+        let next = state.active().next_offset;
+        let files = state.active_mut().seal(&self.dir)?;
+        state.unsynced.extend(files);
+        state.segments.push(Segment::create(&self.dir, next)?);
+        state.dir_unsynced = true;
+        tracing::debug!(dir = %self.dir.display(), base_offset = next, "rolled segment");
+        Ok(())
+    }
+
+    fn advance_high_watermark(&self, state: &mut State, to: Boundary) {
+        if to.offset > state.high_watermark.offset {
+            state.high_watermark = to;
+            self.high_watermark_tx.send_replace(to.offset);
+        }
+    }
+
+    /// One flush of this partition by the flusher thread: fdatasync sealed
+    /// segments and the active segment's new bytes without holding the lock,
+    /// then advance the durable prefix (and, under `Always`, the high
+    /// watermark), and now and then persist the recovery point.
+    pub(crate) fn flush(&self, flusher: &Flusher) -> Result<(), LogError> {
+        let (files, end, sealed_synced, sync_dir) = {
+            let mut state = self.lock();
+            let sync_dir = std::mem::take(&mut state.dir_unsynced);
+            let mut files = std::mem::take(&mut state.unsynced);
+            let sealed_synced = !files.is_empty();
+            let end = state.end();
+            if end != state.durable {
+                files.push(state.active().log.clone());
+            }
+            (files, end, sealed_synced, sync_dir)
+        };
+        for file in &files {
+            file.sync_data()?;
+            flusher.note_fdatasync();
+        }
+        if sync_dir {
+            checkpoint::sync_dir_at(&self.dir)?;
+            flusher.note_fdatasync();
+        }
+        let mut state = self.lock();
+        if end.offset >= state.durable.offset {
+            state.durable = end;
+        }
+        if flusher.policy() == FlushPolicy::Always {
+            self.advance_high_watermark(&mut state, end);
+        }
+        let due = state
+            .last_recovery_point
+            .is_none_or(|t| t.elapsed() >= RECOVERY_POINT_INTERVAL);
+        if (due || sealed_synced) && !state.deleted {
+            write_recovery_point(&self.dir, &state)?;
+            state.last_recovery_point = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Syncs everything and writes index files and the recovery point, for a
+    /// clean shutdown.
+    pub(crate) fn close(&self, flusher: &Flusher) -> Result<(), LogError> {
+        let index_files = {
+            let mut state = self.lock();
+            if state.deleted {
+                return Ok(());
+            }
+            let active = state.active_mut();
+            active.push_time_entry();
+            active.write_index_files(&self.dir)?
+        };
+        for file in &index_files {
+            file.sync_data()?;
+            flusher.note_fdatasync();
+        }
+        self.flush(flusher)?;
+        let state = self.lock();
+        write_recovery_point(&self.dir, &state)?;
+        Ok(())
+    }
+
+    pub(crate) fn mark_deleted(&self) {
+        self.lock().deleted = true;
+    }
+
     /// Reads whole batches starting at the batch containing `offset`, up to
     /// `max_bytes` but always at least one batch when `offset` < high watermark
     /// (KIP-74), never past the high watermark.
-    pub fn read(&self, _offset: i64, _max_bytes: usize) -> Result<ReadResult, LogError> {
-        todo!()
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, LogError> {
+        let (file, start, limit, offsets) = {
+            let mut state = self.lock();
+            let offsets = state.offsets();
+            if offset < offsets.log_start || offset > offsets.log_end {
+                return Err(out_of_range(offset, &offsets));
+            }
+            if offset >= offsets.high_watermark {
+                return Ok(ReadResult {
+                    bytes: Vec::new(),
+                    offsets,
+                });
+            }
+            let i = state.segment_for(offset);
+            self.load_indexes(&mut state, i);
+            let segment = &state.segments[i];
+            (
+                segment.log.clone(),
+                segment.lookup(offset),
+                state.readable_bytes(i),
+                offsets,
+            )
+        };
+        let Some((position, first)) = find_batch(&file, start, limit, offset)? else {
+            return Ok(ReadResult {
+                bytes: Vec::new(),
+                offsets,
+            });
+        };
+        let want = (max_bytes.max(first.total_size()) as u64).min(limit - position);
+        let mut bytes = vec![0u8; want as usize];
+        file.read_exact_at(&mut bytes, position)?;
+        bytes.truncate(whole_batches_len(&bytes));
+        Ok(ReadResult { bytes, offsets })
     }
+
     pub fn offsets(&self) -> PartitionOffsets {
-        todo!()
+        self.lock().offsets()
     }
+
     /// Wakes when the high watermark moves; used for fetch long-polls.
-    pub fn watch_high_watermark(&self) -> tokio::sync::watch::Receiver<i64> {
-        todo!()
+    pub fn watch_high_watermark(&self) -> watch::Receiver<i64> {
+        self.high_watermark_tx.subscribe()
     }
-    /// The earliest record whose timestamp is >= `timestamp_ms`.
-    pub fn offset_for_timestamp(&self, _timestamp_ms: i64) -> Result<Option<TimestampOffset>, LogError> {
-        todo!()
-    }
-    /// The record with the largest timestamp (ListOffsets -3, KIP-734).
-    pub fn max_timestamp(&self) -> Result<Option<TimestampOffset>, LogError> {
-        todo!()
-    }
-    /// DeleteRecords: moves the log start offset up to `offset` (-1 = high
-    /// watermark) and drops whole segments below it. Returns the new start.
-    pub fn delete_records_before(&self, _offset: i64) -> Result<i64, LogError> {
-        todo!()
-    }
+
+    /// Total bytes of all segments.
     pub fn size_bytes(&self) -> u64 {
-        todo!()
+        self.lock().segments.iter().map(|s| s.size_bytes).sum()
     }
+
+    /// Number of segments (for tests and DescribeLogDirs-style reporting).
+    pub fn segment_count(&self) -> usize {
+        self.lock().segments.len()
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.lock()
+    }
+
+    pub(crate) fn roll_locked(&self, state: &mut State) -> Result<(), LogError> {
+        self.roll(state)?;
+        self.mark_dirty(true);
+        Ok(())
+    }
+
+    /// Makes sure segment `i`'s indexes are in memory (sealed segments load
+    /// them on first use).
+    pub(crate) fn load_indexes(&self, state: &mut State, i: usize) {
+        state.segments[i].ensure_indexes(&self.dir, self.index_interval_bytes);
+    }
+
+    pub(crate) fn config_snapshot(&self) -> TopicConfig {
+        self.config()
+    }
+}
+
+pub(crate) fn out_of_range(requested: i64, offsets: &PartitionOffsets) -> LogError {
+    LogError::OffsetOutOfRange {
+        requested,
+        log_start: offsets.log_start,
+        log_end: offsets.log_end,
+    }
+}
+
+pub(crate) fn write_recovery_point(dir: &Path, state: &State) -> Result<(), LogError> {
+    let d = state.durable;
+    let point = RecoveryPoint {
+        segment_base: d.segment_base,
+        position: d.position,
+        next_offset: d.offset,
+    };
+    checkpoint::write_recovery_point(dir, point)?;
+    Ok(())
+}
+
+/// Length of the prefix of `bytes` made of whole batches (by header only).
+fn whole_batches_len(bytes: &[u8]) -> usize {
+    let mut position = 0;
+    while let Ok(header) = BatchHeader::parse_checked(&bytes[position..]) {
+        let end = position + header.total_size();
+        if end > bytes.len() {
+            break;
+        }
+        position = end;
+    }
+    position
+}
+
+/// Validates every batch of an append before anything is written.
+fn check_batches(records: &[u8], config: &TopicConfig) -> Result<Checked, LogError> {
+    let mut batches = Vec::new();
+    let mut offset_count = 0;
+    let mut iter = BatchIter::new(records);
+    while let Some(item) = iter.next() {
+        let (header, batch) = item?;
+        if batch.len() > config.max_message_bytes {
+            return Err(LogError::MessageTooLarge {
+                size_bytes: batch.len(),
+                max_bytes: config.max_message_bytes,
+            });
+        }
+        if batches.len() >= APPEND_BATCHES_MAX {
+            return Err(LogError::InvalidRecord {
+                message: format!("more than {APPEND_BATCHES_MAX} batches in one append"),
+                record_errors: Vec::new(),
+            });
+        }
+        batches.push((iter.position() - batch.len(), header));
+        offset_count += header.offset_count();
+    }
+    if batches.is_empty() {
+        return Err(records::RecordsError::Truncated {
+            needed_bytes: BATCH_HEADER_BYTES,
+            available_bytes: 0,
+        }
+        .into());
+    }
+    if config.cleanup_policy != CleanupPolicy::Delete {
+        check_keys(records, &batches)?;
+    }
+    Ok(Checked {
+        batches,
+        offset_count,
+    })
+}
+
+/// Compacted topics need a key on every (non-control) record.
+fn check_keys(records: &[u8], batches: &[(usize, BatchHeader)]) -> Result<(), LogError> {
+    let mut record_errors = Vec::new();
+    let mut index: i32 = 0;
+    for &(start, header) in batches {
+        let parsed = Records::new(&records[start..start + header.total_size()])?;
+        for record in parsed.iter() {
+            let record = record?;
+            if record.key.is_none() && !header.is_control() {
+                record_errors.push((index, "compacted topic requires a record key".to_string()));
+            }
+            index += 1;
+        }
+    }
+    if record_errors.is_empty() {
+        return Ok(());
+    }
+    Err(LogError::InvalidRecord {
+        message: format!(
+            "{} record(s) without a key on a compacted topic",
+            record_errors.len()
+        ),
+        record_errors,
+    })
 }

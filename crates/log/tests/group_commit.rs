@@ -1,0 +1,118 @@
+//! Group commit under `FlushPolicy::Always`: concurrent appends across
+//! partitions share fdatasyncs, wait_durable resolves, and the high
+//! watermark only covers synced data.
+
+mod common;
+
+use common::*;
+use log::{FlushPolicy, TopicConfig};
+use std::sync::Arc;
+
+#[test]
+fn concurrent_appends_share_fdatasyncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), FlushPolicy::Always, TopicConfig::default());
+    let topic = store.create_topic("g", 4, no_overrides()).unwrap();
+    let syncs_before = store.fdatasync_count();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    const WRITERS: usize = 16;
+    const APPENDS_EACH: usize = 25;
+    let mut handles = Vec::new();
+    for w in 0..WRITERS {
+        let store = store.clone();
+        let partition = topic.partition((w % 4) as i32).unwrap();
+        handles.push(runtime.spawn(async move {
+            for i in 0..APPENDS_EACH {
+                let info = partition
+                    .append(&batch((w * 1000 + i) as u64, 2, 0), 0)
+                    .unwrap();
+                assert!(info.ticket != Default::default(), "Always gives a ticket");
+                store.wait_durable(info.ticket).await.unwrap();
+                let hw = partition.offsets().high_watermark;
+                assert!(
+                    hw > info.last_offset,
+                    "acknowledged data is below the high watermark"
+                );
+            }
+        }));
+    }
+    runtime.block_on(async {
+        for h in handles {
+            h.await.unwrap();
+        }
+    });
+    let appends = (WRITERS * APPENDS_EACH) as u64;
+    let syncs = store.fdatasync_count() - syncs_before;
+    assert!(syncs > 0);
+    assert!(
+        syncs < appends,
+        "{syncs} fdatasyncs for {appends} appends: no group commit"
+    );
+    for p in topic.partitions() {
+        let offsets = p.offsets();
+        assert_eq!(offsets.high_watermark, offsets.log_end);
+        assert_eq!(offsets.log_end, (WRITERS / 4 * APPENDS_EACH * 2) as i64);
+    }
+}
+
+#[test]
+fn high_watermark_watch_wakes_on_durable_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), FlushPolicy::Always, TopicConfig::default());
+    let p = store
+        .create_topic("g", 1, no_overrides())
+        .unwrap()
+        .partition(0)
+        .unwrap();
+    let mut watch = p.watch_high_watermark();
+    assert_eq!(*watch.borrow_and_update(), 0);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let appender = Arc::clone(&p);
+    let info = appender.append(&batch(1, 3, 0), 0).unwrap();
+    runtime.block_on(async {
+        store.wait_durable(info.ticket).await.unwrap();
+        watch.wait_for(|&hw| hw == 3).await.unwrap();
+    });
+}
+
+#[test]
+fn never_and_interval_hand_out_no_ticket() {
+    for policy in [FlushPolicy::Never, FlushPolicy::IntervalMs(5)] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path(), policy, TopicConfig::default());
+        let p = store
+            .create_topic("g", 1, no_overrides())
+            .unwrap()
+            .partition(0)
+            .unwrap();
+        let info = p.append(&batch(1, 1, 0), 0).unwrap();
+        assert_eq!(info.ticket, Default::default());
+        assert_eq!(
+            p.offsets().high_watermark,
+            1,
+            "high watermark is the log end"
+        );
+    }
+}
+
+#[test]
+fn tickets_after_shutdown_fail_instead_of_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), FlushPolicy::Always, TopicConfig::default());
+    let p = store
+        .create_topic("g", 1, no_overrides())
+        .unwrap()
+        .partition(0)
+        .unwrap();
+    store.shutdown().unwrap();
+    let info = p.append(&batch(1, 1, 0), 0).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert!(runtime.block_on(store.wait_durable(info.ticket)).is_err());
+}
