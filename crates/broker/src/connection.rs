@@ -1,1 +1,206 @@
-//! One client connection: framing, pipelining, in-flight cap. (skeleton)
+//! One client connection: length-prefixed framing, pipelined requests
+//! answered strictly in order, and the per-connection limits.
+//!
+//! A reader task turns bytes into frames and hands them over a channel bounded
+//! by the in-flight limit; the connection task runs up to that many handlers
+//! concurrently (a `FuturesOrdered`, so answers leave in request order) and
+//! writes each answer as it becomes next in line. A frame that breaks the
+//! rules (negative or oversized length, a header we cannot parse, an API we do
+//! not serve) closes this connection only.
+
+use crate::dispatch::{self, Reject};
+use crate::Broker;
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::{FuturesOrdered, StreamExt};
+use std::io;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+
+/// Frames are read into memory in steps of this size, so a client that
+/// announces a large frame and sends little costs little.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Why the reader stopped.
+#[derive(Debug, thiserror::Error)]
+enum FrameError {
+    #[error("frame length {0} is outside 8..={1}")]
+    BadLength(i64, usize),
+    #[error("connection closed mid-frame")]
+    Truncated,
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Serves one connection until the client leaves, breaks a rule, or
+/// `shutdown` fires; in-flight requests are answered before returning.
+pub(crate) async fn serve(
+    broker: Arc<Broker>,
+    socket: TcpStream,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let peer = socket.peer_addr().ok();
+    let _ = socket.set_nodelay(true);
+    let (reader, mut writer) = socket.into_split();
+    let in_flight_max = broker.config.limits.in_flight_per_connection_max.max(1);
+    let (frames_tx, mut frames_rx) = mpsc::channel::<Bytes>(in_flight_max);
+    let request_bytes_max = broker.config.limits.request_bytes_max;
+    let reader_task = tokio::spawn(async move {
+        let result = read_frames(reader, request_bytes_max, frames_tx).await;
+        if let Err(error) = &result {
+            tracing::info!(?peer, %error, "closing connection: bad frame");
+        }
+    });
+
+    let mut pending = FuturesOrdered::new();
+    let mut reading = true;
+    loop {
+        tokio::select! {
+            frame = frames_rx.recv(), if reading && pending.len() < in_flight_max => match frame {
+                Some(frame) => {
+                    let broker = broker.clone();
+                    pending.push_back(async move { dispatch::dispatch(&broker, frame).await });
+                }
+                None => reading = false,
+            },
+            Some(answer) = pending.next() => match answer {
+                Ok(Some(response)) => {
+                    if let Err(error) = writer.write_all(&response).await {
+                        tracing::debug!(?peer, %error, "client went away");
+                        break;
+                    }
+                }
+                Ok(None) => {}
+                Err(reject) => {
+                    log_reject(peer, &reject);
+                    break;
+                }
+            },
+            _ = shutdown.changed(), if reading => {
+                // Stop taking requests; answer what was already read.
+                reading = false;
+                frames_rx.close();
+            }
+            else => break,
+        }
+    }
+    reader_task.abort();
+    let _ = reader_task.await;
+    let _ = writer.shutdown().await;
+}
+
+fn log_reject(peer: Option<std::net::SocketAddr>, reject: &Reject) {
+    match reject {
+        Reject::Encode { .. } => tracing::error!(?peer, %reject, "closing connection"),
+        _ => tracing::info!(?peer, %reject, "closing connection"),
+    }
+}
+
+/// Reads frames until EOF or a rule is broken. Sending blocks while the
+/// in-flight limit is reached, which stops reading from the socket: TCP then
+/// slows the client down.
+async fn read_frames(
+    mut reader: impl AsyncRead + Unpin,
+    request_bytes_max: usize,
+    frames: mpsc::Sender<Bytes>,
+) -> Result<(), FrameError> {
+    loop {
+        let mut prefix = [0u8; 4];
+        let got = reader.read(&mut prefix).await?;
+        if got == 0 {
+            return Ok(()); // clean close between frames
+        }
+        reader
+            .read_exact(&mut prefix[got..])
+            .await
+            .map_err(|error| match error.kind() {
+                io::ErrorKind::UnexpectedEof => FrameError::Truncated,
+                _ => error.into(),
+            })?;
+        let length = i32::from_be_bytes(prefix);
+        let length = usize::try_from(length)
+            .ok()
+            .filter(|&n| n >= dispatch::HEADER_PREFIX_BYTES && n <= request_bytes_max)
+            .ok_or(FrameError::BadLength(length.into(), request_bytes_max))?;
+        let frame = read_exactly(&mut reader, length).await?;
+        if frames.send(frame).await.is_err() {
+            return Ok(()); // the connection is shutting down
+        }
+    }
+}
+
+/// Reads `length` bytes, growing the buffer only as bytes arrive.
+async fn read_exactly(
+    reader: &mut (impl AsyncRead + Unpin),
+    length: usize,
+) -> Result<Bytes, FrameError> {
+    let mut buf = BytesMut::with_capacity(length.min(READ_CHUNK_BYTES));
+    while buf.len() < length {
+        let want = (length - buf.len()).min(READ_CHUNK_BYTES);
+        buf.reserve(want);
+        let mut limited = (&mut *reader).take(want as u64);
+        if limited.read_buf(&mut buf).await? == 0 {
+            return Err(FrameError::Truncated);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn frames_of(input: Vec<u8>, max: usize) -> (Vec<Bytes>, Result<(), FrameError>) {
+        let (tx, mut rx) = mpsc::channel(64);
+        let result = read_frames(&input[..], max, tx).await;
+        let mut out = Vec::new();
+        while let Ok(frame) = rx.try_recv() {
+            out.push(frame);
+        }
+        (out, result)
+    }
+
+    fn framed(body: &[u8]) -> Vec<u8> {
+        let mut out = (body.len() as i32).to_be_bytes().to_vec();
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[tokio::test]
+    async fn reads_back_to_back_frames() {
+        let mut input = framed(&[1; 8]);
+        input.extend(framed(&[2; 20]));
+        let (frames, result) = frames_of(input, 100).await;
+        assert!(result.is_ok());
+        assert_eq!(frames.len(), 2);
+        assert_eq!(&frames[1][..], &[2; 20]);
+    }
+
+    #[tokio::test]
+    async fn truncation_at_every_byte_is_an_error_or_clean_eof() {
+        let mut input = framed(&[7; 12]);
+        input.extend(framed(&[9; 8]));
+        for cut in 0..input.len() {
+            let (frames, result) = frames_of(input[..cut].to_vec(), 100).await;
+            let complete = match cut {
+                0 => 0,
+                c if c < 16 => 0,
+                c if c < 28 => 1,
+                _ => 2,
+            };
+            assert_eq!(frames.len(), complete, "cut at {cut}");
+            let clean = cut == 0 || cut == 16;
+            assert_eq!(result.is_ok(), clean, "cut at {cut}: {result:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn lengths_outside_the_limits_are_refused_before_reading() {
+        for length in [-1i32, 0, 7, 101, i32::MAX] {
+            let (frames, result) = frames_of(length.to_be_bytes().to_vec(), 100).await;
+            assert!(frames.is_empty());
+            assert!(matches!(result, Err(FrameError::BadLength(..))), "{length}");
+        }
+    }
+}

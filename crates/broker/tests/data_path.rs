@@ -1,0 +1,378 @@
+//! The real server, in-process, spoken to over a real socket with requests
+//! encoded by `kafka-protocol`: the data path's protocol-level behaviour
+//! (in-order pipelining, long-poll wake-up, KIP-74 byte limits, KIP-511
+//! fallback, the produce error codes). Client-library round trips live in
+//! `crates/weir/tests` and `tests/python`.
+
+use broker::{BrokerConfig, Server};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use log::{FlushPolicy, Store, StoreOptions, TopicConfig};
+use records::{BatchBuilder, NewRecord};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+/// Bounds every wait in these tests; none asserts a duration.
+const WAIT: Duration = Duration::from_secs(20);
+
+struct TestBroker {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestBroker {
+    async fn start(flush: FlushPolicy) -> TestBroker {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(StoreOptions {
+            data_dir: dir.path().to_path_buf(),
+            flush,
+            defaults: TopicConfig::default(),
+            index_interval_bytes: 4096,
+            partitions_max: 1000,
+        })
+        .unwrap();
+        let config = BrokerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..BrokerConfig::default()
+        };
+        let server = Server::bind(config, store.clone()).await.unwrap();
+        let addr = server.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            server
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+            store.shutdown().unwrap();
+        });
+        TestBroker {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(WAIT, self.task.take().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+struct Client {
+    socket: TcpStream,
+    next_correlation: i32,
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr) -> Client {
+        Client {
+            socket: TcpStream::connect(addr).await.unwrap(),
+            next_correlation: 1,
+        }
+    }
+
+    /// Writes one request and returns its correlation id.
+    async fn send<R: Request>(&mut self, version: i16, request: &R) -> i32 {
+        let correlation = self.next_correlation;
+        self.next_correlation += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation)
+            .with_client_id(Some(StrBytes::from_static_str("data-path-test")));
+        let mut body = BytesMut::new();
+        header
+            .encode(&mut body, R::header_version(version))
+            .unwrap();
+        request.encode(&mut body, version).unwrap();
+        let mut frame = BytesMut::new();
+        frame.put_i32(body.len() as i32);
+        frame.extend_from_slice(&body);
+        self.socket.write_all(&frame).await.unwrap();
+        correlation
+    }
+
+    /// Reads one response frame: (correlation id, body after the header).
+    async fn receive<R: Request>(&mut self, version: i16) -> (i32, R::Response) {
+        let read = async {
+            let length = self.socket.read_i32().await.unwrap() as usize;
+            let mut frame = vec![0; length];
+            self.socket.read_exact(&mut frame).await.unwrap();
+            Bytes::from(frame)
+        };
+        let mut frame = tokio::time::timeout(WAIT, read)
+            .await
+            .expect("response in time");
+        let header =
+            ResponseHeader::decode(&mut frame, R::Response::header_version(version)).unwrap();
+        let response = R::Response::decode(&mut frame, version).unwrap();
+        (header.correlation_id, response)
+    }
+
+    async fn call<R: Request>(&mut self, version: i16, request: &R) -> R::Response {
+        let sent = self.send(version, request).await;
+        let (received, response) = self.receive::<R>(version).await;
+        assert_eq!(sent, received);
+        response
+    }
+}
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_owned()))
+}
+
+fn batch(values: &[&[u8]]) -> Bytes {
+    let records = values
+        .iter()
+        .map(|value| NewRecord::new(None, value, 1_700_000_000_000))
+        .collect();
+    Bytes::from(BatchBuilder::new(records).build().unwrap())
+}
+
+fn produce(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(records))])])
+}
+
+fn fetch(topic: &str, offset: i64, max_wait_ms: i32, max_bytes: i32) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(max_bytes)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(max_bytes)])])
+}
+
+async fn create_topic(client: &mut Client, topic: &str, partitions: i32) {
+    let request = MetadataRequest::default()
+        .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+        )
+        .with_name(Some(name(topic)))]))
+        .with_allow_auto_topic_creation(true);
+    let response = client.call(12, &request).await;
+    assert_eq!(response.topics[0].error_code, 0);
+    assert_eq!(response.topics[0].partitions.len(), partitions as usize);
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order() {
+    let broker = TestBroker::start(FlushPolicy::Always).await;
+    let mut client = Client::connect(broker.addr).await;
+    create_topic(&mut client, "ordered", 1).await;
+    // A long-polling fetch first, then quick requests behind it: the quick
+    // answers must wait for the fetch so the order holds.
+    let mut sent = vec![client.send(12, &fetch("ordered", 0, 300, 1 << 20)).await];
+    for _ in 0..5 {
+        sent.push(client.send(3, &ApiVersionsRequest::default()).await);
+    }
+    let (first, _) = client.receive::<FetchRequest>(12).await;
+    let mut received = vec![first];
+    for _ in 0..5 {
+        received.push(client.receive::<ApiVersionsRequest>(3).await.0);
+    }
+    assert_eq!(sent, received);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn long_poll_wakes_on_append_and_returns_the_batch() {
+    let broker = TestBroker::start(FlushPolicy::Always).await;
+    let mut consumer = Client::connect(broker.addr).await;
+    let mut producer = Client::connect(broker.addr).await;
+    create_topic(&mut consumer, "wake", 1).await;
+    // Wait far longer than WAIT: only the append can end this poll in time.
+    let poll = consumer.send(12, &fetch("wake", 0, 120_000, 1 << 20)).await;
+    let produced = producer
+        .call(9, &produce("wake", 0, batch(&[b"one", b"two"]), -1))
+        .await;
+    let partition = &produced.responses[0].partition_responses[0];
+    assert_eq!((partition.error_code, partition.base_offset), (0, 0));
+    let (correlation, fetched) = consumer.receive::<FetchRequest>(12).await;
+    assert_eq!(correlation, poll);
+    let data = &fetched.responses[0].partitions[0];
+    assert_eq!(data.error_code, 0);
+    assert_eq!(data.high_watermark, 2);
+    let records = data.records.clone().unwrap();
+    // Stored bytes come back as produced, with base offset 0 stamped.
+    assert_eq!(&records[8..], &batch(&[b"one", b"two"])[8..]);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn fetch_returns_one_oversized_batch_then_respects_the_limit() {
+    let broker = TestBroker::start(FlushPolicy::Never).await;
+    let mut client = Client::connect(broker.addr).await;
+    create_topic(&mut client, "limits", 1).await;
+    let big = vec![b'x'; 4000];
+    for _ in 0..3 {
+        client
+            .call(9, &produce("limits", 0, batch(&[&big]), 1))
+            .await;
+    }
+    // max_bytes smaller than one batch: still exactly one whole batch (KIP-74).
+    let response = client.call(12, &fetch("limits", 0, 0, 100)).await;
+    let records = response.responses[0].partitions[0].records.clone().unwrap();
+    let one_batch = (&records[8..12]).get_i32() as usize + 12;
+    assert_eq!(records.len(), one_batch);
+    // A generous limit returns all three.
+    let response = client.call(12, &fetch("limits", 0, 0, 1 << 20)).await;
+    assert_eq!(
+        response.responses[0].partitions[0]
+            .records
+            .as_ref()
+            .unwrap()
+            .len(),
+        3 * one_batch
+    );
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn fetch_below_log_start_is_offset_out_of_range() {
+    let broker = TestBroker::start(FlushPolicy::Never).await;
+    let mut client = Client::connect(broker.addr).await;
+    create_topic(&mut client, "range", 1).await;
+    client
+        .call(9, &produce("range", 0, batch(&[b"a"]), 1))
+        .await;
+    let response = client.call(12, &fetch("range", 5, 0, 1 << 20)).await;
+    let data = &response.responses[0].partitions[0];
+    assert_eq!(
+        data.error_code,
+        kafka_protocol::ResponseError::OffsetOutOfRange.code()
+    );
+    assert_eq!((data.high_watermark, data.log_start_offset), (1, 0));
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn produce_error_codes() {
+    let broker = TestBroker::start(FlushPolicy::Always).await;
+    let mut client = Client::connect(broker.addr).await;
+    create_topic(&mut client, "codes", 1).await;
+    let code = |r: &ProduceResponse| r.responses[0].partition_responses[0].error_code;
+    use kafka_protocol::ResponseError as E;
+
+    let response = client
+        .call(9, &produce("bad name!", 0, batch(&[b"a"]), -1))
+        .await;
+    assert_eq!(code(&response), E::InvalidTopicException.code());
+    let response = client
+        .call(9, &produce("no-such-topic", 0, batch(&[b"a"]), -1))
+        .await;
+    assert_eq!(code(&response), E::UnknownTopicOrPartition.code());
+    let response = client
+        .call(9, &produce("codes", 7, batch(&[b"a"]), -1))
+        .await;
+    assert_eq!(code(&response), E::UnknownTopicOrPartition.code());
+    let mut corrupt = batch(&[b"a"]).to_vec();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0xff;
+    let response = client
+        .call(9, &produce("codes", 0, Bytes::from(corrupt), -1))
+        .await;
+    assert_eq!(code(&response), E::CorruptMessage.code());
+    let response = client
+        .call(9, &produce("codes", 0, batch(&[b"a"]), 2))
+        .await;
+    assert_eq!(code(&response), E::InvalidRequiredAcks.code());
+    // Nothing above was stored: the next good batch gets offset 0.
+    let response = client
+        .call(9, &produce("codes", 0, batch(&[b"ok"]), -1))
+        .await;
+    assert_eq!(response.responses[0].partition_responses[0].base_offset, 0);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn api_versions_newer_than_ours_gets_the_kip_511_answer() {
+    let broker = TestBroker::start(FlushPolicy::Never).await;
+    let mut client = Client::connect(broker.addr).await;
+    // Hand-made v99 header (flexible header v2), body irrelevant.
+    let mut frame = BytesMut::new();
+    let body: &[u8] = &[0, 18, 0, 99, 0, 0, 0, 42, 0, 0, 0];
+    frame.put_i32(body.len() as i32);
+    frame.extend_from_slice(body);
+    client.socket.write_all(&frame).await.unwrap();
+    let length = client.socket.read_i32().await.unwrap() as usize;
+    let mut response = vec![0; length];
+    client.socket.read_exact(&mut response).await.unwrap();
+    let mut response = Bytes::from(response);
+    assert_eq!(response.get_i32(), 42, "correlation id, header v0");
+    let decoded = ApiVersionsResponse::decode(&mut response, 0).unwrap();
+    assert_eq!(
+        decoded.error_code,
+        kafka_protocol::ResponseError::UnsupportedVersion.code()
+    );
+    assert_eq!(decoded.api_keys.len(), 1);
+    assert_eq!(
+        (decoded.api_keys[0].api_key, decoded.api_keys[0].max_version),
+        (18, 4)
+    );
+    // The same connection still works with a version we speak.
+    let versions = client.call(3, &ApiVersionsRequest::default()).await;
+    assert_eq!(versions.error_code, 0);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_api_key_closes_only_that_connection() {
+    let broker = TestBroker::start(FlushPolicy::Never).await;
+    let mut bad = Client::connect(broker.addr).await;
+    let mut good = Client::connect(broker.addr).await;
+    let body: &[u8] = &[0x7f, 0x00, 0, 0, 0, 0, 0, 1, 0, 0];
+    let mut frame = BytesMut::new();
+    frame.put_i32(body.len() as i32);
+    frame.extend_from_slice(body);
+    bad.socket.write_all(&frame).await.unwrap();
+    let mut buf = [0u8; 4];
+    let read = tokio::time::timeout(WAIT, bad.socket.read(&mut buf))
+        .await
+        .unwrap();
+    assert!(matches!(read, Ok(0) | Err(_)), "connection should close");
+    let versions = good.call(3, &ApiVersionsRequest::default()).await;
+    assert_eq!(versions.error_code, 0);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_answers_a_request_already_in_flight() {
+    let broker = TestBroker::start(FlushPolicy::Always).await;
+    let mut client = Client::connect(broker.addr).await;
+    create_topic(&mut client, "drain", 1).await;
+    let sent = client.send(12, &fetch("drain", 0, 500, 1 << 20)).await;
+    // Give the request time to be read before shutdown starts.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let addr = broker.addr;
+    let stopping = tokio::spawn(broker.stop());
+    let (received, _) = client.receive::<FetchRequest>(12).await;
+    assert_eq!(sent, received);
+    tokio::time::timeout(WAIT, stopping).await.unwrap().unwrap();
+    assert!(TcpStream::connect(addr).await.is_err(), "listener closed");
+}
