@@ -1,0 +1,421 @@
+//! `weir serve` settings: the command-line flags (each with a `WEIR_*`
+//! environment variable, read by clap), the TOML file, and their resolution
+//! into the broker's and the store's own config types.
+//!
+//! Precedence is flag > environment variable > TOML file > built-in default.
+//! Clap already applies "flag over environment", so every field here is an
+//! `Option` and resolution only layers the file and the defaults underneath.
+//! The defaults themselves come from `broker::BrokerConfig::default()` and
+//! `log::TopicConfig::default()` (Kafka's values), plus the two store
+//! constants below; nothing else in this file invents a number.
+//! What this file does not do: open the store, bind sockets, or start logging.
+
+use anyhow::{bail, Context};
+use broker::{BrokerConfig, Limits, ReplicationFactorPolicy};
+use log::{FlushPolicy, StoreOptions, TopicConfig};
+use serde::Deserialize;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+
+/// Default data directory, relative to the working directory.
+pub const DATA_DIR_DEFAULT: &str = "./weir-data";
+/// Kafka's `index.interval.bytes` default.
+pub const INDEX_INTERVAL_BYTES_DEFAULT: u32 = 4096;
+/// Most partitions one broker holds across all topics, by default.
+pub const PARTITIONS_MAX_DEFAULT: u32 = 10_000;
+/// Largest TOML file read; a config file is a few hundred bytes.
+const CONFIG_FILE_BYTES_MAX: u64 = 1024 * 1024;
+
+/// `accept` or `refuse`, as written on the command line and in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RfPolicy {
+    /// Accept any replication factor and keep one replica.
+    Accept,
+    /// Refuse replication factors above 1 with INVALID_REPLICATION_FACTOR.
+    Refuse,
+}
+
+impl From<RfPolicy> for ReplicationFactorPolicy {
+    fn from(policy: RfPolicy) -> Self {
+        match policy {
+            RfPolicy::Accept => ReplicationFactorPolicy::AcceptAny,
+            RfPolicy::Refuse => ReplicationFactorPolicy::Refuse,
+        }
+    }
+}
+
+/// Flags of `weir serve`. Every one is optional: an absent flag falls back to
+/// its `WEIR_*` environment variable, then to the TOML file, then to the
+/// built-in default shown in brackets.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML file with settings; its keys are the flag names with `_` for `-`
+    #[arg(long, env = "WEIR_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Kafka listener address; port 0 picks a free port [default: 127.0.0.1:9092]
+    #[arg(long, env = "WEIR_LISTEN", value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// Host advertised to clients in Metadata [default: the listen IP]
+    #[arg(long, env = "WEIR_ADVERTISED_HOST", value_name = "HOST")]
+    pub advertised_host: Option<String>,
+    /// Port advertised to clients in Metadata [default: the bound port]
+    #[arg(long, env = "WEIR_ADVERTISED_PORT", value_name = "PORT")]
+    pub advertised_port: Option<u16>,
+    /// Directory holding all topics [default: ./weir-data]
+    #[arg(long, env = "WEIR_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// This broker's node id [default: 0]
+    #[arg(
+        long,
+        env = "WEIR_NODE_ID",
+        value_name = "ID",
+        allow_negative_numbers = true
+    )]
+    pub node_id: Option<i32>,
+    /// Create unknown topics on Metadata/Produce (auto.create.topics.enable) [default: true]
+    #[arg(long, env = "WEIR_AUTO_CREATE_TOPICS", value_name = "BOOL",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub auto_create_topics: Option<bool>,
+    /// Partitions of auto-created topics and of CreateTopics with -1 (num.partitions) [default: 1]
+    #[arg(long, env = "WEIR_NUM_PARTITIONS", value_name = "N")]
+    pub num_partitions: Option<u32>,
+    /// What to do with a replication factor above 1 [default: accept]
+    #[arg(long, env = "WEIR_REPLICATION_FACTOR_POLICY", value_name = "POLICY")]
+    pub replication_factor_policy: Option<RfPolicy>,
+    /// When appended data is fdatasync'ed: always | interval:<ms> | never [default: always]
+    #[arg(long, env = "WEIR_FLUSH", value_name = "POLICY")]
+    pub flush: Option<FlushPolicy>,
+    /// Default retention.ms; -1 keeps forever [default: 604800000 (7 days)]
+    #[arg(
+        long,
+        env = "WEIR_RETENTION_MS",
+        value_name = "MS",
+        allow_negative_numbers = true
+    )]
+    pub retention_ms: Option<i64>,
+    /// Default retention.bytes per partition; -1 is unlimited [default: -1]
+    #[arg(
+        long,
+        env = "WEIR_RETENTION_BYTES",
+        value_name = "BYTES",
+        allow_negative_numbers = true
+    )]
+    pub retention_bytes: Option<i64>,
+    /// Default segment.bytes [default: 1073741824 (1 GiB)]
+    #[arg(long, env = "WEIR_SEGMENT_BYTES", value_name = "BYTES")]
+    pub segment_bytes: Option<u64>,
+    /// Default segment.ms [default: 604800000 (7 days)]
+    #[arg(long, env = "WEIR_SEGMENT_MS", value_name = "MS")]
+    pub segment_ms: Option<i64>,
+    /// Default max.message.bytes: the largest record batch accepted [default: 1048588]
+    #[arg(long, env = "WEIR_MAX_MESSAGE_BYTES", value_name = "BYTES")]
+    pub max_message_bytes: Option<usize>,
+    /// Bytes between sparse offset-index entries (index.interval.bytes) [default: 4096]
+    #[arg(long, env = "WEIR_INDEX_INTERVAL_BYTES", value_name = "BYTES")]
+    pub index_interval_bytes: Option<u32>,
+    /// Most partitions across all topics [default: 10000]
+    #[arg(long, env = "WEIR_PARTITIONS_MAX", value_name = "N")]
+    pub partitions_max: Option<u32>,
+    /// Largest request frame accepted [default: 104857600 (100 MiB)]
+    #[arg(long, env = "WEIR_REQUEST_BYTES_MAX", value_name = "BYTES")]
+    pub request_bytes_max: Option<usize>,
+    /// Most concurrent client connections [default: 10000]
+    #[arg(long, env = "WEIR_CONNECTIONS_MAX", value_name = "N")]
+    pub connections_max: Option<usize>,
+    /// Most unanswered requests per connection [default: 32]
+    #[arg(long, env = "WEIR_IN_FLIGHT_PER_CONNECTION_MAX", value_name = "N")]
+    pub in_flight_per_connection_max: Option<usize>,
+    /// How often retention and segment.ms rolls are enforced [default: 30000]
+    #[arg(long, env = "WEIR_RETENTION_CHECK_INTERVAL_MS", value_name = "MS")]
+    pub retention_check_interval_ms: Option<u64>,
+}
+
+/// The TOML file: the same settings as [`ServeArgs`], keys in snake_case.
+/// Unknown keys are an error naming the key.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub advertised_host: Option<String>,
+    pub advertised_port: Option<u16>,
+    pub data_dir: Option<PathBuf>,
+    pub node_id: Option<i32>,
+    pub auto_create_topics: Option<bool>,
+    pub num_partitions: Option<u32>,
+    pub replication_factor_policy: Option<RfPolicy>,
+    pub flush: Option<String>,
+    pub retention_ms: Option<i64>,
+    pub retention_bytes: Option<i64>,
+    pub segment_bytes: Option<u64>,
+    pub segment_ms: Option<i64>,
+    pub max_message_bytes: Option<usize>,
+    pub index_interval_bytes: Option<u32>,
+    pub partitions_max: Option<u32>,
+    pub request_bytes_max: Option<usize>,
+    pub connections_max: Option<usize>,
+    pub in_flight_per_connection_max: Option<usize>,
+    pub retention_check_interval_ms: Option<u64>,
+}
+
+impl FileConfig {
+    /// Parses TOML text; `origin` names the file in error messages.
+    pub fn parse(text: &str, origin: &str) -> anyhow::Result<FileConfig> {
+        toml::from_str(text).map_err(|err| anyhow::anyhow!("config file {origin}: {err}"))
+    }
+
+    /// Reads and parses the file at `path`.
+    pub fn read(path: &Path) -> anyhow::Result<FileConfig> {
+        let origin = path.display().to_string();
+        let size_bytes = std::fs::metadata(path)
+            .with_context(|| format!("cannot read config file {origin}"))?
+            .len();
+        if size_bytes > CONFIG_FILE_BYTES_MAX {
+            bail!(
+                "config file {origin} is {size_bytes} bytes; the limit is {CONFIG_FILE_BYTES_MAX}"
+            );
+        }
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {origin}"))?;
+        FileConfig::parse(&text, &origin)
+    }
+}
+
+/// Everything `weir serve` needs, resolved and validated.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub broker: BrokerConfig,
+    pub store: StoreOptions,
+}
+
+/// Reads the TOML file named by `--config`/`WEIR_CONFIG`, if any, and resolves.
+pub fn load(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
+    let file = match &args.config {
+        Some(path) => FileConfig::read(path)?,
+        None => FileConfig::default(),
+    };
+    resolve(args, &file)
+}
+
+/// Flag (or env, already folded in by clap), else file, else default.
+macro_rules! pick {
+    ($args:expr, $file:expr, $field:ident, $default:expr) => {
+        $args
+            .$field
+            .clone()
+            .or_else(|| $file.$field.clone())
+            .unwrap_or($default)
+    };
+}
+
+/// Layers `args` over `file` over the defaults and validates the result.
+pub fn resolve(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<ServeSettings> {
+    let store = resolve_store(args, file)?;
+    let broker = resolve_broker(args, file)?;
+    Ok(ServeSettings { broker, store })
+}
+
+fn resolve_broker(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<BrokerConfig> {
+    let d = BrokerConfig::default();
+    let listen = match args.listen.as_ref().or(file.listen.as_ref()) {
+        Some(text) => parse_listen(text)?,
+        None => d.listen,
+    };
+    let advertised_host = args
+        .advertised_host
+        .clone()
+        .or_else(|| file.advertised_host.clone());
+    if advertised_host.as_deref() == Some("") {
+        bail!("advertised_host (--advertised-host) must not be empty");
+    }
+    let rf_default = match d.replication_factor_policy {
+        ReplicationFactorPolicy::AcceptAny => RfPolicy::Accept,
+        ReplicationFactorPolicy::Refuse => RfPolicy::Refuse,
+    };
+    let config = BrokerConfig {
+        listen,
+        advertised_host,
+        advertised_port: args
+            .advertised_port
+            .or(file.advertised_port)
+            .or(d.advertised_port),
+        node_id: pick!(args, file, node_id, d.node_id),
+        auto_create_topics: pick!(args, file, auto_create_topics, d.auto_create_topics),
+        default_partitions: pick!(args, file, num_partitions, d.default_partitions),
+        replication_factor_policy: pick!(args, file, replication_factor_policy, rf_default).into(),
+        retention_check_interval_ms: pick!(
+            args,
+            file,
+            retention_check_interval_ms,
+            d.retention_check_interval_ms
+        ),
+        limits: resolve_limits(args, file, d.limits),
+    };
+    validate_broker(&config)?;
+    Ok(config)
+}
+
+fn resolve_limits(args: &ServeArgs, file: &FileConfig, d: Limits) -> Limits {
+    Limits {
+        request_bytes_max: pick!(args, file, request_bytes_max, d.request_bytes_max),
+        connections_max: pick!(args, file, connections_max, d.connections_max),
+        in_flight_per_connection_max: pick!(
+            args,
+            file,
+            in_flight_per_connection_max,
+            d.in_flight_per_connection_max
+        ),
+    }
+}
+
+fn resolve_store(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<StoreOptions> {
+    let flush = match (&args.flush, &file.flush) {
+        (Some(policy), _) => *policy,
+        (None, Some(text)) => text
+            .parse::<FlushPolicy>()
+            .map_err(|err| anyhow::anyhow!("flush: {err}"))?,
+        (None, None) => FlushPolicy::Always,
+    };
+    let store = StoreOptions {
+        data_dir: pick!(args, file, data_dir, PathBuf::from(DATA_DIR_DEFAULT)),
+        flush,
+        defaults: resolve_topic_defaults(args, file),
+        index_interval_bytes: pick!(
+            args,
+            file,
+            index_interval_bytes,
+            INDEX_INTERVAL_BYTES_DEFAULT
+        ),
+        partitions_max: pick!(args, file, partitions_max, PARTITIONS_MAX_DEFAULT),
+    };
+    validate_store(&store)?;
+    Ok(store)
+}
+
+fn resolve_topic_defaults(args: &ServeArgs, file: &FileConfig) -> TopicConfig {
+    let d = TopicConfig::default();
+    TopicConfig {
+        retention_ms: pick!(args, file, retention_ms, d.retention_ms),
+        retention_bytes: pick!(args, file, retention_bytes, d.retention_bytes),
+        segment_bytes: pick!(args, file, segment_bytes, d.segment_bytes),
+        segment_ms: pick!(args, file, segment_ms, d.segment_ms),
+        max_message_bytes: pick!(args, file, max_message_bytes, d.max_message_bytes),
+        ..d
+    }
+}
+
+/// `HOST:PORT` or `IP:PORT`; a host name resolves to its first address.
+fn parse_listen(text: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let mut addrs = text.to_socket_addrs().with_context(|| {
+        format!("listen (--listen): cannot resolve {text:?}; expected HOST:PORT")
+    })?;
+    addrs
+        .next()
+        .with_context(|| format!("listen (--listen): {text:?} resolves to no address"))
+}
+
+/// Fails naming the setting when `ok` is false.
+fn check(ok: bool, key: &str, rule: &str, value: impl std::fmt::Display) -> anyhow::Result<()> {
+    if ok {
+        return Ok(());
+    }
+    let flag = key.replace('_', "-");
+    bail!("{key} (--{flag}) {rule}, got {value}")
+}
+
+fn validate_broker(c: &BrokerConfig) -> anyhow::Result<()> {
+    check(c.node_id >= 0, "node_id", "must be >= 0", c.node_id)?;
+    check(
+        c.default_partitions >= 1,
+        "num_partitions",
+        "must be >= 1",
+        c.default_partitions,
+    )?;
+    if let Some(port) = c.advertised_port {
+        check(port >= 1, "advertised_port", "must be 1..65535", port)?;
+    }
+    let interval_ms = c.retention_check_interval_ms;
+    check(
+        interval_ms >= 1,
+        "retention_check_interval_ms",
+        "must be >= 1",
+        interval_ms,
+    )?;
+    let l = &c.limits;
+    // A frame must at least hold a request header; 64 bytes is far below any
+    // useful setting and only catches typos like 0.
+    check(
+        l.request_bytes_max >= 64,
+        "request_bytes_max",
+        "must be >= 64",
+        l.request_bytes_max,
+    )?;
+    check(
+        l.connections_max >= 1,
+        "connections_max",
+        "must be >= 1",
+        l.connections_max,
+    )?;
+    let in_flight = l.in_flight_per_connection_max;
+    check(
+        in_flight >= 1,
+        "in_flight_per_connection_max",
+        "must be >= 1",
+        in_flight,
+    )?;
+    Ok(())
+}
+
+fn validate_store(s: &StoreOptions) -> anyhow::Result<()> {
+    let t = &s.defaults;
+    check(
+        t.retention_ms >= -1,
+        "retention_ms",
+        "must be >= -1",
+        t.retention_ms,
+    )?;
+    check(
+        t.retention_bytes >= -1,
+        "retention_bytes",
+        "must be >= -1",
+        t.retention_bytes,
+    )?;
+    // Kafka's own lower bound for segment.bytes: one batch header.
+    check(
+        t.segment_bytes >= 14,
+        "segment_bytes",
+        "must be >= 14",
+        t.segment_bytes,
+    )?;
+    check(
+        t.segment_ms >= 1,
+        "segment_ms",
+        "must be >= 1",
+        t.segment_ms,
+    )?;
+    check(
+        t.max_message_bytes >= 1,
+        "max_message_bytes",
+        "must be >= 1",
+        t.max_message_bytes,
+    )?;
+    check(
+        s.partitions_max >= 1,
+        "partitions_max",
+        "must be >= 1",
+        s.partitions_max,
+    )?;
+    check(
+        !s.data_dir.as_os_str().is_empty(),
+        "data_dir",
+        "must not be empty",
+        "\"\"",
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

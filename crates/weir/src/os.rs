@@ -1,0 +1,121 @@
+//! The project's only `unsafe` code: the global allocator guard and the
+//! SIGPIPE disposition of the command-line client.
+//!
+//! Why the allocator guard exists: the wire decoder (`kafka-protocol`) sizes each array with
+//! `Vec::with_capacity(count)` straight from the count a client sent, before
+//! reading any element. A hostile count of two billion asks for hundreds of
+//! gigabytes; the system allocator refuses, and Rust aborts the process on a
+//! refused allocation. One bad request would take the whole broker down.
+//!
+//! The fix: requests of [`HUGE_BYTES`] or more are served by an anonymous
+//! `mmap` with `MAP_NORESERVE`, which reserves address space only. Nothing is
+//! committed until touched; the decoder fails on the first missing element,
+//! drops the vector, and the mapping is returned untouched. Legitimate
+//! allocations in Weir are bounded by the request size limit (100 MiB by
+//! default), far below the threshold, and go to the system allocator as
+//! before.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::ptr;
+
+/// Allocations at least this large are reserved, not committed.
+pub const HUGE_BYTES: usize = 1 << 32;
+
+/// Page alignment `mmap` guarantees; larger alignments go to the system.
+const PAGE_BYTES: usize = 4096;
+
+pub struct Guard;
+
+fn is_huge(layout: &Layout) -> bool {
+    layout.size() >= HUGE_BYTES && layout.align() <= PAGE_BYTES
+}
+
+// SAFETY: every pointer handed out is either from `System` (and returned to
+// it) or from our own `mmap` of exactly `layout.size()` bytes (and returned
+// with `munmap` of the same size); `is_huge` on the caller-provided layout,
+// which GlobalAlloc guarantees is the one used at allocation, tells which.
+unsafe impl GlobalAlloc for Guard {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if is_huge(&layout) {
+            return reserve(layout.size());
+        }
+        System.alloc(layout)
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if is_huge(&layout) {
+            // Anonymous mappings read as zeroes.
+            return reserve(layout.size());
+        }
+        System.alloc_zeroed(layout)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if is_huge(&layout) {
+            libc::munmap(ptr.cast(), layout.size());
+            return;
+        }
+        System.dealloc(ptr, layout)
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
+        if !is_huge(&layout) && !is_huge(&new_layout) {
+            return System.realloc(ptr, layout, new_size);
+        }
+        // Crossing the threshold: move by hand.
+        let new_ptr = self.alloc(new_layout);
+        if !new_ptr.is_null() {
+            ptr::copy_nonoverlapping(ptr, new_ptr, layout.size().min(new_size));
+            self.dealloc(ptr, layout);
+        }
+        new_ptr
+    }
+}
+
+/// Lets SIGPIPE end the process, so a client command writing into a closed
+/// pipe exits quietly instead of panicking in `println!`.
+pub fn restore_default_sigpipe() {
+    // SAFETY: setting a signal disposition to SIG_DFL installs no handler
+    // code; it is done once, before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+unsafe fn reserve(size: usize) -> *mut u8 {
+    let mapped = libc::mmap(
+        ptr::null_mut(),
+        size,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+        -1,
+        0,
+    );
+    if mapped == libc::MAP_FAILED {
+        ptr::null_mut()
+    } else {
+        mapped.cast()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hostile_capacity_is_reserved_not_refused() {
+        // 2^31 elements of 64 bytes: 128 GiB, more than this machine has.
+        let v: Vec<[u8; 64]> = Vec::with_capacity(i32::MAX as usize);
+        assert!(v.capacity() >= i32::MAX as usize);
+    }
+
+    #[test]
+    fn growing_across_the_threshold_keeps_the_contents() {
+        let mut v: Vec<u8> = vec![7; 1024];
+        v.reserve(HUGE_BYTES);
+        assert!(v.iter().all(|&b| b == 7));
+        v.shrink_to_fit();
+        assert_eq!(v.len(), 1024);
+    }
+}
