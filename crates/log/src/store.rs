@@ -306,6 +306,30 @@ impl Store {
         Ok(())
     }
 
+    /// Whether `name` may be used for a new topic: legal, not taken, and not
+    /// differing from an existing name only by '.' versus '_' (Kafka refuses
+    /// those because both map to the same metric names).
+    pub fn check_new_topic_name(&self, name: &str) -> Result<(), LogError> {
+        crate::topic_name::validate(name)?;
+        if self.topic(name).is_some() {
+            return Err(LogError::TopicExists(name.to_string()));
+        }
+        if name.contains(['.', '_']) {
+            let folded = name.replace('.', "_");
+            if let Some(existing) = self
+                .topics()
+                .iter()
+                .find(|t| t.name().replace('.', "_") == folded)
+            {
+                return Err(LogError::InvalidTopicName(format!(
+                    "{name:?} collides with existing topic {:?} ('.' and '_' are alike)",
+                    existing.name()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Creates a topic with `partitions` partitions and the given config
     /// overrides (validated; unknown keys are `InvalidConfig`).
     pub fn create_topic(
@@ -314,7 +338,6 @@ impl Store {
         partitions: u32,
         overrides: BTreeMap<String, String>,
     ) -> Result<Arc<Topic>, LogError> {
-        crate::topic_name::validate(name)?;
         if partitions == 0 || partitions > i32::MAX as u32 {
             return Err(LogError::InvalidPartitions(format!(
                 "{partitions}: a topic needs at least one partition"
@@ -322,9 +345,7 @@ impl Store {
         }
         effective_config(&self.options.defaults, &overrides)?;
         let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
-        if self.topic(name).is_some() {
-            return Err(LogError::TopicExists(name.to_string()));
-        }
+        self.check_new_topic_name(name)?;
         self.check_partition_limit(partitions)?;
         let meta = TopicMeta {
             name: name.to_string(),

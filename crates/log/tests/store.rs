@@ -201,3 +201,30 @@ fn overrides_are_validated_applied_and_persisted() {
     assert_eq!(topic.overrides(), overrides);
     assert_eq!(topic.config().max_message_bytes, 100);
 }
+
+#[test]
+fn names_differing_only_by_dot_or_underscore_collide() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), FlushPolicy::Never, TopicConfig::default());
+    store
+        .create_topic("orders.v1", 1, Default::default())
+        .unwrap();
+    for (name, collides) in [
+        ("orders_v1", true),
+        ("orders.v1", false),
+        ("orders-v1", false),
+    ] {
+        let result = store.create_topic(name, 1, Default::default());
+        match (collides, result) {
+            (true, Err(LogError::InvalidTopicName(message))) => {
+                assert!(message.contains("orders.v1"))
+            }
+            (false, Err(LogError::TopicExists(_))) => assert_eq!(name, "orders.v1"),
+            (false, Ok(_)) => assert_eq!(name, "orders-v1"),
+            (_, other) => panic!(
+                "{name}: unexpected {:?}",
+                other.map(|t| t.name().to_string())
+            ),
+        }
+    }
+}

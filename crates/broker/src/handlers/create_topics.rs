@@ -72,16 +72,10 @@ pub(crate) async fn handle(
 
 fn plan(broker: &Broker, topic: &CreatableTopic) -> Result<Plan, Refusal> {
     let name = topic.name.as_str();
-    log::topic_name::validate(name).map_err(|e| refusal(&e))?;
-    if broker.store.topic(name).is_some() {
-        return Err(refusal(&LogError::TopicExists(name.to_string())));
-    }
-    if let Some(existing) = colliding_topic(broker, name) {
-        let message = format!(
-            "topic {name:?} collides with existing topic {existing:?} ('.' and '_' are alike)"
-        );
-        return Err((ResponseError::InvalidTopicException, message));
-    }
+    broker
+        .store
+        .check_new_topic_name(name)
+        .map_err(|e| refusal(&e))?;
     let partitions = if topic.assignments.is_empty() {
         check_replication_factor(broker, topic.replication_factor)?;
         partition_count(broker, topic.num_partitions)?
@@ -106,21 +100,6 @@ fn create(broker: &Broker, name: &str, plan: &Plan) -> Result<Uuid, Refusal> {
         .create_topic(name, plan.partitions, plan.overrides.clone())
         .map_err(|e| refusal(&e))?;
     Ok(topic.id())
-}
-
-/// Kafka refuses names that differ from an existing one only by '.' versus
-/// '_', because both map to the same metric names.
-fn colliding_topic(broker: &Broker, name: &str) -> Option<String> {
-    if !name.contains(['.', '_']) {
-        return None;
-    }
-    let folded = name.replace('.', "_");
-    broker
-        .store
-        .topics()
-        .iter()
-        .map(|topic| topic.name().to_string())
-        .find(|existing| existing.replace('.', "_") == folded)
 }
 
 fn partition_count(broker: &Broker, requested: i32) -> Result<u32, Refusal> {
