@@ -19,7 +19,6 @@ use kafka_protocol::messages::create_topics_response::{
 use kafka_protocol::messages::{BrokerId, CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
-use log::LogError;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::Hash;
 use uuid::Uuid;

@@ -20,12 +20,13 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
+const LEADER_EPOCH_SINCE_VERSION: i16 = 4;
 /// Kafka's "no such offset" in ListOffsets answers.
 const UNKNOWN: i64 = -1;
 
 pub(crate) async fn handle(
     broker: &Broker,
-    _version: i16,
+    version: i16,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
     let topics = request
@@ -38,7 +39,7 @@ pub(crate) async fn handle(
                 .iter()
                 .map(|p| {
                     let partition = found.as_ref().and_then(|t| t.partition(p.partition_index));
-                    answer(partition.as_deref(), p)
+                    answer(partition.as_deref(), p, version)
                 })
                 .collect();
             ListOffsetsTopicResponse::default()
@@ -52,10 +53,16 @@ pub(crate) async fn handle(
 fn answer(
     partition: Option<&Partition>,
     request: &ListOffsetsPartition,
+    version: i16,
 ) -> ListOffsetsPartitionResponse {
-    let response = ListOffsetsPartitionResponse::default()
-        .with_partition_index(request.partition_index)
-        .with_leader_epoch(0);
+    let response =
+        ListOffsetsPartitionResponse::default().with_partition_index(request.partition_index);
+    // The leader epoch exists from v4; below that it must stay at its default.
+    let response = if version >= LEADER_EPOCH_SINCE_VERSION {
+        response.with_leader_epoch(0)
+    } else {
+        response
+    };
     let Some(partition) = partition else {
         return response
             .with_error_code(ResponseError::UnknownTopicOrPartition.code())
