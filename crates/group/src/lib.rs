@@ -11,6 +11,7 @@ mod classic_join;
 mod classic_sync;
 mod codec;
 mod consumer;
+mod consumer_reconcile;
 mod consumer_records;
 mod coordinator;
 mod error;

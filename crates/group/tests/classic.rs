@@ -1,5 +1,6 @@
-//! Classic protocol, offsets and records: table-style transition tests and a
-//! seeded randomized run checked against exclusivity and offset invariants.
+//! Classic protocol, offsets and records: table-style transition tests. The
+//! seeded randomized run checked against the exclusivity, offset, liveness
+//! and replay invariants is `classic_random.rs`.
 
 use std::collections::BTreeMap;
 
