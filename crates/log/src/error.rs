@@ -25,6 +25,13 @@ pub enum LogError {
         log_start: i64,
         log_end: i64,
     },
+    /// An idempotent producer's batch carries an epoch older than the one
+    /// this partition last saw from it: a fenced (zombie) producer.
+    #[error("invalid producer epoch: {0}")]
+    InvalidProducerEpoch(String),
+    /// An idempotent producer's batch does not continue its sequence.
+    #[error("out of order sequence number: {0}")]
+    OutOfOrderSequence(String),
     #[error("unknown topic or partition: {0}")]
     UnknownTopicOrPartition(String),
     #[error("topic already exists: {0}")]

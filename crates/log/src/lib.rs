@@ -11,7 +11,9 @@
 //! high watermark), `segment` + `index` (one segment and its indexes),
 //! `recovery` (opening after a crash), `retention`, `lookup` (by timestamp),
 //! `flush` (policy and the group-commit flusher thread), `checkpoint`
-//! (small metadata files written atomically).
+//! (small metadata files written atomically), `producer_state`
+//! (idempotent-producer sequences and duplicates, with their snapshot),
+//! `producer_ids` (producer-id allocation).
 
 mod checkpoint;
 pub mod config;
@@ -20,6 +22,8 @@ mod flush;
 mod index;
 mod lookup;
 mod partition;
+mod producer_ids;
+mod producer_state;
 mod recovery;
 mod retention;
 mod segment;
@@ -32,4 +36,5 @@ pub use flush::{FlushPolicy, FlushTicket};
 pub use partition::{
     AppendInfo, Partition, PartitionOffsets, ReadResult, TimestampOffset, APPEND_BATCHES_MAX,
 };
+pub use producer_state::{PRODUCERS_PER_PARTITION_MAX, PRODUCER_ID_EXPIRATION_MS};
 pub use store::{Store, StoreOptions, Topic};

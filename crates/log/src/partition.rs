@@ -7,6 +7,7 @@
 use crate::checkpoint::{self, RecoveryPoint};
 use crate::config::{CleanupPolicy, TimestampType};
 use crate::flush::Flusher;
+use crate::producer_state::{self, BatchMeta, Incoming as ProducerBatch, ProducerStates, Verdict};
 use crate::recovery::{self, Recovered};
 use crate::segment::{find_batch, Segment, SEGMENT_BYTES_MAX};
 use crate::{FlushPolicy, FlushTicket, LogError, TopicConfig};
@@ -34,6 +35,9 @@ pub struct AppendInfo {
     pub log_start_offset: i64,
     /// Await with [`crate::Store::wait_durable`] before acknowledging.
     pub ticket: FlushTicket,
+    /// The append was a retry of an idempotent producer's batch already in
+    /// the log: nothing was written, and the offsets are the original ones.
+    pub duplicate: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +89,8 @@ pub(crate) struct State {
     pub buffer: Vec<u8>,
     /// Set when the topic is deleted; appends then fail.
     pub deleted: bool,
+    /// Idempotent producers' epochs and recent batches.
+    pub producers: ProducerStates,
 }
 
 impl State {
@@ -172,7 +178,7 @@ impl Partition {
     pub(crate) fn open(params: PartitionParams) -> Result<Arc<Partition>, LogError> {
         std::fs::create_dir_all(&params.dir)?;
         let Recovered {
-            segments,
+            mut segments,
             log_start,
             files_to_sync,
         } = recovery::recover_partition(
@@ -187,6 +193,8 @@ impl Partition {
         if !files_to_sync.is_empty() {
             checkpoint::sync_dir_at(&params.dir)?;
         }
+        let producers =
+            producer_state::load(&params.dir, &mut segments, params.index_interval_bytes);
         let mut state = State {
             segments,
             log_start,
@@ -205,6 +213,7 @@ impl Partition {
             last_recovery_point: None,
             buffer: Vec::new(),
             deleted: false,
+            producers,
         };
         // Everything recovery kept is on disk now, so it is all readable.
         state.high_watermark = state.end();
@@ -270,9 +279,21 @@ impl Partition {
                 bytes: records.len() as u64,
                 offsets: checked.offset_count,
             };
-            let rolled = self.roll_if_full(&mut state, incoming, &config)?;
             let base_offset = state.active().next_offset;
-            self.write_batches(&mut state, records, &checked, log_append.then_some(now_ms))?;
+            let append_time_ms = log_append.then_some(now_ms);
+            let producer_updates =
+                match check_producers(&mut state, &checked, append_time_ms, now_ms)? {
+                    ProducerCheck::None => None,
+                    ProducerCheck::Append(updates) => Some(updates),
+                    ProducerCheck::Duplicate(original) => {
+                        return Ok(self.duplicate_info(&state, original, log_append));
+                    }
+                };
+            let rolled = self.roll_if_full(&mut state, incoming, &config)?;
+            self.write_batches(&mut state, records, &checked, append_time_ms)?;
+            if let Some(updates) = producer_updates {
+                state.producers.apply(updates);
+            }
             if self.flusher.policy() != FlushPolicy::Always {
                 let end = state.end();
                 self.advance_high_watermark(&mut state, end);
@@ -298,7 +319,30 @@ impl Partition {
             log_append_time_ms: if log_append { now_ms } else { -1 },
             log_start_offset: log_start,
             ticket,
+            duplicate: false,
         })
+    }
+
+    /// The answer to a retried batch: the original offsets, and a ticket
+    /// that waits for the original to be durable if it may not be yet.
+    fn duplicate_info(&self, state: &State, original: BatchMeta, log_append: bool) -> AppendInfo {
+        let unsynced = original.last_offset >= state.durable.offset;
+        let ticket = match self.flusher.policy() {
+            FlushPolicy::Always if unsynced => FlushTicket(Some(self.mark_dirty(true))),
+            _ => FlushTicket(None),
+        };
+        AppendInfo {
+            base_offset: original.first_offset,
+            last_offset: original.last_offset,
+            log_append_time_ms: if log_append {
+                original.timestamp_ms
+            } else {
+                -1
+            },
+            log_start_offset: state.log_start,
+            ticket,
+            duplicate: true,
+        }
     }
 
     /// Copies the payload into the reusable buffer, stamps offsets (and
@@ -425,6 +469,12 @@ impl Partition {
         if (due || sealed_synced) && !state.deleted {
             write_recovery_point(&self.dir, &state)?;
             state.last_recovery_point = Some(Instant::now());
+            // Keep the snapshot within the active segment, so that a start
+            // replays at most one segment of headers.
+            let stale = state.producers.snapshot_end < state.active().base_offset;
+            if state.producers.dirty || stale {
+                write_producer_snapshot(&self.dir, &mut state)?;
+            }
         }
         Ok(())
     }
@@ -446,8 +496,9 @@ impl Partition {
             flusher.note_fdatasync();
         }
         self.flush(flusher)?;
-        let state = self.lock();
+        let mut state = self.lock();
         write_recovery_point(&self.dir, &state)?;
+        write_producer_snapshot(&self.dir, &mut state)?;
         Ok(())
     }
 
@@ -551,6 +602,49 @@ pub(crate) fn write_recovery_point(dir: &Path, state: &State) -> Result<(), LogE
     };
     checkpoint::write_recovery_point(dir, point)?;
     Ok(())
+}
+
+fn write_producer_snapshot(dir: &Path, state: &mut State) -> Result<(), LogError> {
+    let end = state.end().offset;
+    state.producers.write_snapshot(dir, end)
+}
+
+/// What the producer table says about an append.
+enum ProducerCheck {
+    /// No batch carries a producer id: nothing to check or record.
+    None,
+    Append(Vec<(i64, producer_state::ProducerEntry)>),
+    Duplicate(BatchMeta),
+}
+
+/// Checks the idempotent batches of an append against the producer table
+/// (all of them before anything is written, keeping appends all-or-nothing),
+/// with the offsets they would get. Batches without a producer id cost one
+/// comparison each.
+fn check_producers(
+    state: &mut State,
+    checked: &Checked,
+    append_time_ms: Option<i64>,
+    now_ms: i64,
+) -> Result<ProducerCheck, LogError> {
+    if !checked.batches.iter().any(|(_, h)| h.producer_id >= 0) {
+        return Ok(ProducerCheck::None);
+    }
+    state.producers.expire(now_ms);
+    let mut next = state.active().next_offset;
+    let mut batches = Vec::with_capacity(checked.batches.len());
+    for (_, header) in &checked.batches {
+        batches.push(ProducerBatch {
+            header,
+            base_offset: next,
+            timestamp_ms: append_time_ms.unwrap_or(header.max_timestamp),
+        });
+        next += header.offset_count();
+    }
+    Ok(match state.producers.check(&batches, now_ms)? {
+        Verdict::Append(updates) => ProducerCheck::Append(updates),
+        Verdict::Duplicate(original) => ProducerCheck::Duplicate(original),
+    })
 }
 
 /// Length of the prefix of `bytes` made of whole batches (by header only).

@@ -41,14 +41,16 @@ impl Partition {
         Ok(target)
     }
 
-    /// Rolls by `segment.ms`, then deletes the oldest segments past
-    /// `retention.ms` or beyond `retention.bytes`. Returns segments deleted.
+    /// Forgets idle idempotent producers, rolls by `segment.ms`, then
+    /// deletes the oldest segments past `retention.ms` or beyond
+    /// `retention.bytes`. Returns segments deleted.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
         let config = self.config_snapshot();
         let mut state = self.state();
         if state.deleted {
             return Ok(0);
         }
+        state.producers.expire(now_ms);
         let active = state.active();
         let aged = active
             .first_batch_ms

@@ -6,6 +6,7 @@
 use crate::checkpoint::{self, write_atomic};
 use crate::flush::Flusher;
 use crate::partition::PartitionParams;
+use crate::producer_ids::ProducerIds;
 use crate::{FlushPolicy, FlushTicket, LogError, Partition, TopicConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -142,6 +143,7 @@ pub struct Store {
     flusher: Arc<Flusher>,
     flusher_thread: Mutex<Option<JoinHandle<()>>>,
     shut_down: AtomicBool,
+    producer_ids: Mutex<ProducerIds>,
 }
 
 impl Store {
@@ -157,6 +159,7 @@ impl Store {
             clear_dir(&data_dir.join(sub))?;
         }
         let cluster_id = load_cluster_id(&data_dir)?;
+        let producer_ids = ProducerIds::open(&data_dir)?;
         let clean_marker = data_dir.join(CLEAN_SHUTDOWN_FILE);
         let clean = clean_marker.exists();
         let flusher = Flusher::new(options.flush);
@@ -169,6 +172,7 @@ impl Store {
             flusher: flusher.clone(),
             flusher_thread: Mutex::new(None),
             shut_down: AtomicBool::new(false),
+            producer_ids: Mutex::new(producer_ids),
         };
         store.load_topics(clean)?;
         if clean {
@@ -451,6 +455,16 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// A producer id never handed out before by this data directory, for an
+    /// idempotent producer (InitProducerId). Ids are reserved in durable
+    /// blocks, so a crash skips ids rather than reusing them.
+    pub fn allocate_producer_id(&self) -> Result<i64, LogError> {
+        self.producer_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .allocate()
     }
 
     /// Resolves when every batch covered by `ticket` is on disk.
