@@ -53,6 +53,8 @@ pub struct BrokerConfig {
     /// How often retention and `segment.ms` rolls are enforced.
     pub retention_check_interval_ms: u64,
     pub limits: Limits,
+    /// The group coordinator's settings.
+    pub groups: GroupConfig,
 }
 
 impl Default for BrokerConfig {
@@ -67,6 +69,53 @@ impl Default for BrokerConfig {
             replication_factor_policy: ReplicationFactorPolicy::AcceptAny,
             retention_check_interval_ms: 30_000,
             limits: Limits::default(),
+            groups: GroupConfig::default(),
+        }
+    }
+}
+
+/// Group coordinator settings; Kafka's config name is given per field.
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    /// `group.initial.rebalance.delay.ms`
+    pub initial_rebalance_delay_ms: i64,
+    /// `group.min.session.timeout.ms`
+    pub session_timeout_min_ms: i32,
+    /// `group.max.session.timeout.ms`
+    pub session_timeout_max_ms: i32,
+    /// `group.max.size`: members of one classic group.
+    pub members_max: usize,
+    /// `group.consumer.max.size`: members of one KIP-848 group.
+    pub consumer_members_max: usize,
+    /// `group.consumer.session.timeout.ms`
+    pub consumer_session_timeout_ms: i32,
+    /// `group.consumer.heartbeat.interval.ms`
+    pub consumer_heartbeat_interval_ms: i32,
+    /// Groups this broker coordinates (Kafka has no such limit).
+    pub groups_max: usize,
+    /// `offsets.retention.minutes`
+    pub offsets_retention_minutes: u64,
+    /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`,
+    /// used only when the topic is created.
+    pub offsets_topic_partitions: u32,
+    /// JoinGroup/SyncGroup requests parked at once, across all groups.
+    pub waiting_requests_max: usize,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            initial_rebalance_delay_ms: 3_000,
+            session_timeout_min_ms: 6_000,
+            session_timeout_max_ms: 1_800_000,
+            members_max: 1_000,
+            consumer_members_max: 1_000,
+            consumer_session_timeout_ms: 45_000,
+            consumer_heartbeat_interval_ms: 5_000,
+            groups_max: 10_000,
+            offsets_retention_minutes: 7 * 24 * 60,
+            offsets_topic_partitions: 50,
+            waiting_requests_max: 100_000,
         }
     }
 }

@@ -60,7 +60,7 @@ pub(crate) async fn serve(
             frame = frames_rx.recv(), if reading && pending.len() < in_flight_max => match frame {
                 Some(frame) => {
                     let broker = broker.clone();
-                    pending.push_back(async move { dispatch::dispatch(&broker, frame).await });
+                    pending.push_back(async move { dispatch::dispatch(&broker, frame, peer).await });
                 }
                 None => reading = false,
             },

@@ -1,5 +1,7 @@
-//! The state every handler sees: the store and the broker's settings.
+//! The state every handler sees: the store, the group coordinator and the
+//! broker's settings.
 
+use crate::groups::GroupService;
 use crate::BrokerConfig;
 use log::Store;
 use std::sync::Arc;
@@ -10,4 +12,6 @@ pub struct Broker {
     /// Host and port clients are told to connect to.
     pub advertised_host: String,
     pub advertised_port: u16,
+    /// The group coordinator; `None` only in handler unit tests.
+    pub(crate) groups: Option<Arc<GroupService>>,
 }

@@ -60,7 +60,12 @@ impl Prefix {
 
 /// Handles one request frame. `Ok(None)` means the request expects no
 /// response (a Produce with acks=0).
-pub(crate) async fn dispatch(broker: &Broker, frame: Bytes) -> Result<Option<BytesMut>, Reject> {
+/// `peer` is the client's address, recorded by the group APIs.
+pub(crate) async fn dispatch(
+    broker: &Broker,
+    frame: Bytes,
+    peer: Option<std::net::SocketAddr>,
+) -> Result<Option<BytesMut>, Reject> {
     let prefix = Prefix::read(&frame).ok_or(Reject::Malformed {
         key: ApiKey::ApiVersions,
         version: -1,
@@ -87,8 +92,23 @@ pub(crate) async fn dispatch(broker: &Broker, frame: Bytes) -> Result<Option<Byt
     }
     let mut body = frame;
     let version = prefix.api_version;
-    decode_header(key, version, &mut body)?;
-    route(broker, key, version, prefix.correlation_id, body).await
+    let header = decode_header(key, version, &mut body)?;
+    let client = Client {
+        id: header
+            .client_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        host: peer.map(|p| format!("/{}", p.ip())).unwrap_or_default(),
+    };
+    route(broker, key, version, prefix.correlation_id, &client, body).await
+}
+
+/// Who sent a request, for the group APIs that record it (JoinGroup,
+/// ConsumerGroupHeartbeat): the header's client id and the peer's address
+/// written as Kafka writes it (`/127.0.0.1`).
+pub(crate) struct Client {
+    pub id: String,
+    pub host: String,
 }
 
 /// One arm per API: decode, handle, encode.
@@ -97,12 +117,18 @@ async fn route(
     key: ApiKey,
     version: i16,
     correlation_id: i32,
+    client: &Client,
     mut body: Bytes,
 ) -> Result<Option<BytesMut>, Reject> {
     macro_rules! call {
         ($request:ty, $handler:path) => {{
             let request: $request = decode(key, version, &mut body)?;
             let response = $handler(broker, version, request).await;
+            encode_frame(key, version, correlation_id, &response).map(Some)
+        }};
+        ($request:ty, $handler:path, client) => {{
+            let request: $request = decode(key, version, &mut body)?;
+            let response = $handler(broker, version, request, client).await;
             encode_frame(key, version, correlation_id, &response).map(Some)
         }};
     }
@@ -118,6 +144,9 @@ async fn route(
         }
         ApiKey::Fetch => call!(FetchRequest, handlers::fetch::handle),
         ApiKey::ListOffsets => call!(ListOffsetsRequest, handlers::list_offsets::handle),
+        ApiKey::InitProducerId => {
+            call!(InitProducerIdRequest, handlers::init_producer_id::handle)
+        }
         ApiKey::CreateTopics => call!(CreateTopicsRequest, handlers::create_topics::handle),
         ApiKey::DeleteTopics => call!(DeleteTopicsRequest, handlers::delete_topics::handle),
         ApiKey::CreatePartitions => {
@@ -138,6 +167,29 @@ async fn route(
         ApiKey::DescribeLogDirs => {
             call!(DescribeLogDirsRequest, handlers::describe_log_dirs::handle)
         }
+        // Groups and committed offsets.
+        ApiKey::FindCoordinator => {
+            call!(FindCoordinatorRequest, handlers::find_coordinator::handle)
+        }
+        ApiKey::JoinGroup => call!(JoinGroupRequest, handlers::join_group::handle, client),
+        ApiKey::SyncGroup => call!(SyncGroupRequest, handlers::sync_group::handle),
+        ApiKey::Heartbeat => call!(HeartbeatRequest, handlers::heartbeat::handle),
+        ApiKey::LeaveGroup => call!(LeaveGroupRequest, handlers::leave_group::handle),
+        ApiKey::OffsetCommit => call!(OffsetCommitRequest, handlers::offset_commit::handle),
+        ApiKey::OffsetFetch => call!(OffsetFetchRequest, handlers::offset_fetch::handle),
+        ApiKey::OffsetDelete => call!(OffsetDeleteRequest, handlers::offset_delete::handle),
+        ApiKey::DescribeGroups => call!(DescribeGroupsRequest, handlers::describe_groups::handle),
+        ApiKey::ListGroups => call!(ListGroupsRequest, handlers::list_groups::handle),
+        ApiKey::DeleteGroups => call!(DeleteGroupsRequest, handlers::delete_groups::handle),
+        ApiKey::ConsumerGroupHeartbeat => call!(
+            ConsumerGroupHeartbeatRequest,
+            handlers::consumer_group_heartbeat::handle,
+            client
+        ),
+        ApiKey::ConsumerGroupDescribe => call!(
+            ConsumerGroupDescribeRequest,
+            handlers::consumer_group_describe::handle
+        ),
         // is_supported() admitted only the keys above.
         other => Err(Reject::UnsupportedVersion {
             key: other,

@@ -11,9 +11,10 @@ mod connection;
 mod context;
 mod dispatch;
 mod errors;
+mod groups;
 mod handlers;
 mod server;
 
-pub use config::{BrokerConfig, Limits, ReplicationFactorPolicy};
+pub use config::{BrokerConfig, GroupConfig, Limits, ReplicationFactorPolicy};
 pub use context::Broker;
 pub use server::Server;

@@ -1,11 +1,12 @@
 //! The listener: accept loop under a connection cap, the background
-//! retention task, and graceful shutdown.
+//! retention and group-timer tasks, and graceful shutdown.
 //!
 //! Shutdown is one signal (a `watch`): the accept loop stops, every
 //! connection stops reading new requests and answers the ones it already
 //! read, and `run` returns when all connections are gone (or after
 //! [`DRAIN_TIMEOUT_MS`]). Flushing the store is the caller's last step.
 
+use crate::groups::GroupService;
 use crate::{connection, Broker, BrokerConfig};
 use log::Store;
 use std::future::Future;
@@ -36,11 +37,13 @@ impl Server {
             .clone()
             .unwrap_or_else(|| local_addr.ip().to_string());
         let advertised_port = config.advertised_port.unwrap_or(local_addr.port());
+        let groups = Arc::new(GroupService::open(store.clone(), &config.groups)?);
         let broker = Arc::new(Broker {
             store,
             config,
             advertised_host,
             advertised_port,
+            groups: Some(groups),
         });
         Ok(Server {
             broker,
@@ -58,6 +61,11 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let retention = tokio::spawn(retention_loop(self.broker.clone(), stop_rx.clone()));
+        let group_timers = self
+            .broker
+            .groups
+            .clone()
+            .map(|groups| tokio::spawn(groups.run_timers(stop_rx.clone())));
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         let result = tokio::select! {
@@ -69,6 +77,10 @@ impl Server {
             connections.len()
         );
         let _ = stop_tx.send(true);
+        if let Some(groups) = &self.broker.groups {
+            // Parked JoinGroup/SyncGroup would otherwise hold the drain.
+            groups.fail_waiters();
+        }
         let drained = tokio::time::timeout(Duration::from_millis(DRAIN_TIMEOUT_MS), async {
             while connections.join_next().await.is_some() {}
         })
@@ -78,6 +90,9 @@ impl Server {
             connections.shutdown().await;
         }
         let _ = retention.await;
+        if let Some(timers) = group_timers {
+            let _ = timers.await;
+        }
         result
     }
 

@@ -135,10 +135,16 @@ fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_owned()))
 }
 
+/// A batch timestamped now: older timestamps would be fair game for the
+/// broker's retention pass (7 days by default) and vanish mid-test.
 fn batch(values: &[&[u8]]) -> Bytes {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     let records = values
         .iter()
-        .map(|value| NewRecord::new(None, value, 1_700_000_000_000))
+        .map(|value| NewRecord::new(None, value, now_ms))
         .collect();
     Bytes::from(BatchBuilder::new(records).build().unwrap())
 }
@@ -208,8 +214,9 @@ async fn long_poll_wakes_on_append_and_returns_the_batch() {
     create_topic(&mut consumer, "wake", 1).await;
     // Wait far longer than WAIT: only the append can end this poll in time.
     let poll = consumer.send(12, &fetch("wake", 0, 120_000, 1 << 20)).await;
+    let sent = batch(&[b"one", b"two"]);
     let produced = producer
-        .call(9, &produce("wake", 0, batch(&[b"one", b"two"]), -1))
+        .call(9, &produce("wake", 0, sent.clone(), -1))
         .await;
     let partition = &produced.responses[0].partition_responses[0];
     assert_eq!((partition.error_code, partition.base_offset), (0, 0));
@@ -220,7 +227,7 @@ async fn long_poll_wakes_on_append_and_returns_the_batch() {
     assert_eq!(data.high_watermark, 2);
     let records = data.records.clone().unwrap();
     // Stored bytes come back as produced, with base offset 0 stamped.
-    assert_eq!(&records[8..], &batch(&[b"one", b"two"])[8..]);
+    assert_eq!(&records[8..], &sent[8..]);
     broker.stop().await;
 }
 

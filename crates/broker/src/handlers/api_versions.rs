@@ -32,6 +32,22 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeLogDirs, 1, 4),
     (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::InitProducerId, 0, 5),
+    // Groups: minimums of 0 (OffsetCommit 2, OffsetFetch 1, the codec's
+    // floor) keep librdkafka <= 2.11's balanced consumer enabled.
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 /// Whether dispatch should decode and serve `version` of `key`.
@@ -111,6 +127,20 @@ mod tests {
                 ApiKey::IncrementalAlterConfigs => r!(IncrementalAlterConfigsRequest),
                 ApiKey::DescribeLogDirs => r!(DescribeLogDirsRequest),
                 ApiKey::DescribeCluster => r!(DescribeClusterRequest),
+                ApiKey::InitProducerId => r!(InitProducerIdRequest),
+                ApiKey::FindCoordinator => r!(FindCoordinatorRequest),
+                ApiKey::JoinGroup => r!(JoinGroupRequest),
+                ApiKey::SyncGroup => r!(SyncGroupRequest),
+                ApiKey::Heartbeat => r!(HeartbeatRequest),
+                ApiKey::LeaveGroup => r!(LeaveGroupRequest),
+                ApiKey::OffsetCommit => r!(OffsetCommitRequest),
+                ApiKey::OffsetFetch => r!(OffsetFetchRequest),
+                ApiKey::DescribeGroups => r!(DescribeGroupsRequest),
+                ApiKey::ListGroups => r!(ListGroupsRequest),
+                ApiKey::DeleteGroups => r!(DeleteGroupsRequest),
+                ApiKey::OffsetDelete => r!(OffsetDeleteRequest),
+                ApiKey::ConsumerGroupHeartbeat => r!(ConsumerGroupHeartbeatRequest),
+                ApiKey::ConsumerGroupDescribe => r!(ConsumerGroupDescribeRequest),
                 other => panic!("no codec range known for {other:?}"),
             }
         };

@@ -58,6 +58,11 @@ fn grow(
             name.to_string(),
         )));
     };
+    if name == crate::groups::OFFSETS_TOPIC {
+        // A group's records go to hash(group) % partitions, fixed at start-up.
+        let message = format!("{name} is internal: its partition count cannot change");
+        return Err((ResponseError::InvalidTopicException, message));
+    }
     let current = existing.partitions().len();
     let requested = usize::try_from(topic.count).unwrap_or(0);
     if requested <= current {

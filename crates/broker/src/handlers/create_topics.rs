@@ -302,6 +302,7 @@ pub(crate) mod test_support {
             config,
             advertised_host: "127.0.0.1".to_string(),
             advertised_port: 9092,
+            groups: None,
         };
         TestBroker { broker, _dir: dir }
     }

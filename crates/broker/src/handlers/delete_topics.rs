@@ -94,6 +94,10 @@ fn delete(broker: &Broker, target: &Target) -> Result<String, Refusal> {
     if broker.store.topic(&name).is_none() {
         return Err(refusal(&LogError::UnknownTopicOrPartition(name)));
     }
+    if name == crate::groups::OFFSETS_TOPIC {
+        let message = format!("{name} is internal: it holds every group's committed offsets");
+        return Err((ResponseError::InvalidTopicException, message));
+    }
     broker.store.delete_topic(&name).map_err(|e| refusal(&e))?;
     Ok(name)
 }

@@ -118,5 +118,6 @@ fn describe(broker: &Broker, topic: &Topic) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_name(Some(wire_name(topic.name())))
         .with_topic_id(topic.id())
+        .with_is_internal(topic.name() == crate::groups::OFFSETS_TOPIC)
         .with_partitions(partitions)
 }

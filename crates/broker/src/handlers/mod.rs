@@ -9,6 +9,8 @@ pub(crate) mod fetch;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
 pub(crate) mod produce;
+// Idempotent producer.
+pub(crate) mod init_producer_id;
 
 // Administration (topics, configs, records, cluster).
 pub(crate) mod alter_configs;
@@ -20,6 +22,21 @@ pub(crate) mod describe_cluster;
 pub(crate) mod describe_configs;
 pub(crate) mod describe_log_dirs;
 pub(crate) mod incremental_alter_configs;
+
+// Groups and committed offsets (`crate::groups` holds the coordinator).
+pub(crate) mod consumer_group_describe;
+pub(crate) mod consumer_group_heartbeat;
+pub(crate) mod delete_groups;
+pub(crate) mod describe_groups;
+pub(crate) mod find_coordinator;
+pub(crate) mod heartbeat;
+pub(crate) mod join_group;
+pub(crate) mod leave_group;
+pub(crate) mod list_groups;
+pub(crate) mod offset_commit;
+pub(crate) mod offset_delete;
+pub(crate) mod offset_fetch;
+pub(crate) mod sync_group;
 
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;

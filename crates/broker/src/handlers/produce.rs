@@ -109,6 +109,12 @@ fn append_topic(
                     record_errors: Vec::new(),
                 }),
                 (None, None) => Err(unknown_topic(&name)),
+                // Kafka's ReplicaManager: clients may not append to internal
+                // topics (INVALID_TOPIC_EXCEPTION); the group service does.
+                (None, Some(_)) if name == crate::groups::OFFSETS_TOPIC => Err(failure(
+                    ResponseError::InvalidTopicException,
+                    format!("Cannot append to internal topic {name}"),
+                )),
                 (None, Some(topic)) => append_partition(topic, partition, now_ms, ticket),
             };
             respond(index, result)
