@@ -11,7 +11,7 @@
 //! What this file does not do: open the store, bind sockets, or start logging.
 
 use anyhow::{bail, Context};
-use broker::{BrokerConfig, Limits, ReplicationFactorPolicy};
+use broker::{BrokerConfig, GroupConfig, Limits, ReplicationFactorPolicy};
 use log::{FlushPolicy, StoreOptions, TopicConfig};
 use serde::Deserialize;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -129,6 +129,27 @@ pub struct ServeArgs {
     /// How often retention and segment.ms rolls are enforced [default: 30000]
     #[arg(long, env = "WEIR_RETENTION_CHECK_INTERVAL_MS", value_name = "MS")]
     pub retention_check_interval_ms: Option<u64>,
+    /// group.initial.rebalance.delay.ms: wait for more members before the
+    /// first rebalance of an empty group [default: 3000]
+    #[arg(long, env = "WEIR_GROUP_INITIAL_REBALANCE_DELAY_MS", value_name = "MS")]
+    pub group_initial_rebalance_delay_ms: Option<i64>,
+    /// group.min.session.timeout.ms [default: 6000]
+    #[arg(long, env = "WEIR_GROUP_MIN_SESSION_TIMEOUT_MS", value_name = "MS")]
+    pub group_min_session_timeout_ms: Option<i32>,
+    /// group.max.session.timeout.ms [default: 1800000]
+    #[arg(long, env = "WEIR_GROUP_MAX_SESSION_TIMEOUT_MS", value_name = "MS")]
+    pub group_max_session_timeout_ms: Option<i32>,
+    /// group.max.size: most members in one consumer group [default: 1000]
+    #[arg(long, env = "WEIR_GROUP_MAX_SIZE", value_name = "N")]
+    pub group_max_size: Option<usize>,
+    /// offsets.retention.minutes: committed offsets of an empty group expire
+    /// after this long [default: 10080 (7 days)]
+    #[arg(long, env = "WEIR_OFFSETS_RETENTION_MINUTES", value_name = "MINUTES")]
+    pub offsets_retention_minutes: Option<u64>,
+    /// offsets.topic.num.partitions: partitions of __consumer_offsets, used
+    /// only when it is first created [default: 50]
+    #[arg(long, env = "WEIR_OFFSETS_TOPIC_NUM_PARTITIONS", value_name = "N")]
+    pub offsets_topic_num_partitions: Option<u32>,
 }
 
 /// The TOML file: the same settings as [`ServeArgs`], keys in snake_case.
@@ -156,6 +177,12 @@ pub struct FileConfig {
     pub connections_max: Option<usize>,
     pub in_flight_per_connection_max: Option<usize>,
     pub retention_check_interval_ms: Option<u64>,
+    pub group_initial_rebalance_delay_ms: Option<i64>,
+    pub group_min_session_timeout_ms: Option<i32>,
+    pub group_max_session_timeout_ms: Option<i32>,
+    pub group_max_size: Option<usize>,
+    pub offsets_retention_minutes: Option<u64>,
+    pub offsets_topic_num_partitions: Option<u32>,
 }
 
 impl FileConfig {
@@ -250,9 +277,47 @@ fn resolve_broker(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<BrokerC
             d.retention_check_interval_ms
         ),
         limits: resolve_limits(args, file, d.limits),
+        groups: resolve_groups(args, file, d.groups.clone()),
     };
     validate_broker(&config)?;
     Ok(config)
+}
+
+fn resolve_groups(args: &ServeArgs, file: &FileConfig, d: GroupConfig) -> GroupConfig {
+    GroupConfig {
+        initial_rebalance_delay_ms: pick!(
+            args,
+            file,
+            group_initial_rebalance_delay_ms,
+            d.initial_rebalance_delay_ms
+        ),
+        session_timeout_min_ms: pick!(
+            args,
+            file,
+            group_min_session_timeout_ms,
+            d.session_timeout_min_ms
+        ),
+        session_timeout_max_ms: pick!(
+            args,
+            file,
+            group_max_session_timeout_ms,
+            d.session_timeout_max_ms
+        ),
+        members_max: pick!(args, file, group_max_size, d.members_max),
+        offsets_retention_minutes: pick!(
+            args,
+            file,
+            offsets_retention_minutes,
+            d.offsets_retention_minutes
+        ),
+        offsets_topic_partitions: pick!(
+            args,
+            file,
+            offsets_topic_num_partitions,
+            d.offsets_topic_partitions
+        ),
+        ..d
+    }
 }
 
 fn resolve_limits(args: &ServeArgs, file: &FileConfig, d: Limits) -> Limits {
@@ -343,6 +408,37 @@ fn validate_broker(c: &BrokerConfig) -> anyhow::Result<()> {
         "retention_check_interval_ms",
         "must be >= 1",
         interval_ms,
+    )?;
+    let g = &c.groups;
+    check(
+        g.initial_rebalance_delay_ms >= 0,
+        "group_initial_rebalance_delay_ms",
+        "must be >= 0",
+        g.initial_rebalance_delay_ms,
+    )?;
+    check(
+        g.session_timeout_min_ms >= 1 && g.session_timeout_min_ms <= g.session_timeout_max_ms,
+        "group_min_session_timeout_ms",
+        "must be >= 1 and <= group_max_session_timeout_ms",
+        g.session_timeout_min_ms,
+    )?;
+    check(
+        g.members_max >= 1,
+        "group_max_size",
+        "must be >= 1",
+        g.members_max,
+    )?;
+    check(
+        g.offsets_retention_minutes >= 1,
+        "offsets_retention_minutes",
+        "must be >= 1",
+        g.offsets_retention_minutes,
+    )?;
+    check(
+        g.offsets_topic_partitions >= 1,
+        "offsets_topic_num_partitions",
+        "must be >= 1",
+        g.offsets_topic_partitions,
     )?;
     let l = &c.limits;
     // A frame must at least hold a request header; 64 bytes is far below any
