@@ -14,7 +14,9 @@ use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceRespon
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
+use log::Topic;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub(crate) async fn handle(
     broker: &Broker,
@@ -46,18 +48,10 @@ fn alter(
     validate_only: bool,
 ) -> Result<(), Refusal> {
     let name = resource.resource_name.as_str();
-    match resource.resource_type {
-        RESOURCE_TOPIC => {}
-        RESOURCE_BROKER => return refuse_broker_change(broker, name, resource.configs.len()),
-        other => {
-            return Err((
-                ResponseError::InvalidRequest,
-                format!("unsupported resource type {other}"),
-            ))
-        }
+    let keys: Vec<&str> = resource.configs.iter().map(|c| c.name.as_str()).collect();
+    if alterable_topic(broker, resource.resource_type, name, &keys)?.is_none() {
+        return Ok(());
     }
-    existing_topic(broker, name)?;
-    check_unique_keys(resource.configs.iter().map(|config| config.name.as_str()))?;
     let mut overrides = BTreeMap::new();
     for config in &resource.configs {
         let Some(value) = &config.value else {
@@ -85,22 +79,38 @@ fn alter(
 
 /// Broker settings cannot change at runtime. A request that changes nothing
 /// (no configs) succeeds, as it would on Kafka.
-pub(crate) fn refuse_broker_change(
+/// What both alter APIs check before changing anything: the resource is a
+/// topic that exists, and no key is named twice. A broker resource is
+/// read-only here (its settings come from flags, environment and TOML), so
+/// it is `Ok(None)` when it asks for no change and refused otherwise.
+pub(crate) fn alterable_topic(
     broker: &Broker,
+    resource_type: i8,
     name: &str,
-    changes: usize,
-) -> Result<(), Refusal> {
-    check_broker_name(broker, name)?;
-    if changes == 0 {
-        return Ok(());
+    keys: &[&str],
+) -> Result<Option<Arc<Topic>>, Refusal> {
+    match resource_type {
+        RESOURCE_TOPIC => {}
+        RESOURCE_BROKER => {
+            check_broker_name(broker, name)?;
+            if keys.is_empty() {
+                return Ok(None);
+            }
+            let message = "broker configs are read-only in Weir: set them with flags, environment or TOML at startup";
+            return Err((ResponseError::InvalidRequest, message.to_string()));
+        }
+        other => {
+            let message = format!("unsupported resource type {other}");
+            return Err((ResponseError::InvalidRequest, message));
+        }
     }
-    let message =
-        "broker configs are read-only in Weir: set them with flags, environment or TOML at startup";
-    Err((ResponseError::InvalidRequest, message.to_string()))
+    let topic = existing_topic(broker, name)?;
+    check_unique_keys(keys.iter().copied())?;
+    Ok(Some(topic))
 }
 
 /// Kafka refuses a resource that names one key twice.
-pub(crate) fn check_unique_keys<'a>(names: impl Iterator<Item = &'a str>) -> Result<(), Refusal> {
+fn check_unique_keys<'a>(names: impl Iterator<Item = &'a str>) -> Result<(), Refusal> {
     let repeated = duplicates(names);
     match repeated.iter().next() {
         None => Ok(()),

@@ -5,8 +5,8 @@
 //! is stored with `Store::set_topic_overrides`; one bad operation leaves the
 //! topic unchanged. Broker settings are read-only here (see `alter_configs`).
 
-use super::alter_configs::{check_unique_keys, refuse_broker_change};
-use super::describe_configs::{existing_topic, refusal, Refusal, RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::alter_configs::alterable_topic;
+use super::describe_configs::{refusal, Refusal};
 use crate::Broker;
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
@@ -55,18 +55,10 @@ fn alter(
     validate_only: bool,
 ) -> Result<(), Refusal> {
     let name = resource.resource_name.as_str();
-    match resource.resource_type {
-        RESOURCE_TOPIC => {}
-        RESOURCE_BROKER => return refuse_broker_change(broker, name, resource.configs.len()),
-        other => {
-            return Err((
-                ResponseError::InvalidRequest,
-                format!("unsupported resource type {other}"),
-            ))
-        }
-    }
-    let topic = existing_topic(broker, name)?;
-    check_unique_keys(resource.configs.iter().map(|config| config.name.as_str()))?;
+    let keys: Vec<&str> = resource.configs.iter().map(|c| c.name.as_str()).collect();
+    let Some(topic) = alterable_topic(broker, resource.resource_type, name, &keys)? else {
+        return Ok(());
+    };
     let defaults = broker.store.defaults();
     let mut overrides = topic.overrides();
     for op in &resource.configs {
@@ -153,6 +145,7 @@ fn list_items(list: &str) -> impl Iterator<Item = &str> {
 mod tests {
     use super::super::create_topics::test_support::{broker, create_topic};
     use super::*;
+    use crate::handlers::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 
     type Op = (&'static str, i8, Option<&'static str>);
 
