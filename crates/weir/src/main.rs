@@ -51,6 +51,10 @@ enum Command {
     Produce(cmd::produce::ProduceArgs),
     /// Print records of a topic
     Consume(cmd::consume::ConsumeArgs),
+    /// List, describe, reset the offsets of, and delete consumer groups
+    Group(cmd::group::GroupArgs),
+    /// Measure a Kafka broker (produce, consume, end-to-end) and this machine's limits
+    Bench(cmd::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +70,8 @@ fn main() -> ExitCode {
         Command::Topic(args) => cmd::topic::run(args),
         Command::Produce(args) => cmd::produce::run(args),
         Command::Consume(args) => cmd::consume::run(args),
+        Command::Group(args) => cmd::group::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

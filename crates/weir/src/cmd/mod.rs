@@ -1,7 +1,9 @@
 //! One file per `weir` subcommand. Each exposes its clap `Args` type and a
 //! `run` function returning `anyhow::Result<()>`; `main.rs` only dispatches.
 
+pub mod bench;
 pub mod consume;
+pub mod group;
 pub mod produce;
 pub mod serve;
 pub mod topic;

@@ -1,0 +1,135 @@
+# Sourced by benches/run.sh: turns the JSON each `weir bench` run left in
+# $work, the RSS samples and the start-up times into the markdown report.
+# Reads only files; runs nothing against the broker.
+
+# j <name> <jq filter>: a field of $work/<name>.json, or "n/a".
+j() {
+    local value
+    value=$(jq -r "$2 // empty" "$work/$1.json" 2>/dev/null || true)
+    echo "${value:-n/a}"
+}
+
+# num <value> <printf format>: formats a number, passing "n/a" through.
+num() {
+    if [[ $1 == n/a ]]; then echo n/a; else awk -v v="$1" -v f="$2" 'BEGIN { printf f, v }'; fi
+}
+
+# ms <µs>: a latency in milliseconds.
+ms() {
+    if [[ $1 == n/a ]]; then echo n/a; else awk -v v="$1" 'BEGIN { printf "%.2f ms", v / 1000 }'; fi
+}
+
+# lat <name> <field>: "p50 / p99 / p99.9 / max" of a latency summary.
+lat() {
+    echo "p50 $(ms "$(j "$1" ".$2.p50_us")"), p99 $(ms "$(j "$1" ".$2.p99_us")"), p99.9 $(ms "$(j "$1" ".$2.p999_us")"), max $(ms "$(j "$1" ".$2.max_us")")"
+}
+
+# pct <name> <limit name>: the figure as a percentage of that limit.
+pct() {
+    num "$(j "$1" "[.vs_limits[] | select(.limit == \"$2\") | .fraction * 100] | first")" '%.0f%%'
+}
+
+# times <name> <figure>: a latency figure as a multiple of fdatasync p99.
+times() {
+    num "$(j "$1" "[.vs_limits[] | select(.figure == \"$2\") | .fraction] | first")" '%.2f×'
+}
+
+throughput() { # <name>
+    echo "$(num "$(j "$1" .records_per_s)" '%.0f') records/s, $(num "$(j "$1" .mb_per_s)" '%.1f') MB/s"
+}
+
+produce_row() { # <name> <title>
+    echo "| $2 | $(throughput "$1"); produce latency $(lat "$1" latency_us) | $(pct "$1" "fdatasync'd sequential write") of fdatasync'd write, $(pct "$1" "buffered sequential write") of buffered write; p99 = $(times "$1" "produce p99") fdatasync p99 |"
+}
+
+# rss <label> [phase]: "peak" (or the median in one phase) of the samples, MiB.
+rss() {
+    local file="$work/rss-$1.log"
+    [[ -s $file ]] || { echo n/a; return; }
+    if [[ -n ${2:-} ]]; then
+        awk -v p="$2" '$1 == p { print $2 }' "$file" | sort -n |
+            awk '{ v[NR] = $1 } END { if (NR) printf "%.1f MiB", v[int((NR + 1) / 2)] / 1024; else print "n/a" }'
+    else
+        awk '$2 > m { m = $2 } END { printf "%.1f MiB", m / 1024 }' "$file"
+    fi
+}
+
+# verdict <value> <op> <bound>: "met" / "not met" / "n/a".
+verdict() {
+    [[ $1 == n/a || -z $1 || $3 == n/a ]] && { echo n/a; return; }
+    awk -v a="$1" -v b="$3" -v op="$2" 'BEGIN {
+        ok = (op == ">=") ? (a >= b) : (a <= b); print (ok ? "met" : "**not met**") }'
+}
+
+ratio() { # <a> <b>: a / b, or n/a
+    [[ $1 == n/a || $2 == n/a ]] && { echo n/a; return; }
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
+}
+
+write_report() {
+    local sync_p99 durable_frac consume_ratio groups_cost p99_ratio rss_steady startup_s
+    sync_p99=$(j limits .fdatasync_latency.p99_us)
+    durable_frac=$(j durable "[.vs_limits[] | select(.limit == \"fdatasync'd sequential write\") | .fraction] | first")
+    consume_ratio=$(ratio "$(j consume1 .mb_per_s)" "$(j durable .mb_per_s)")
+    groups_cost=$(ratio "$(j consume5 .seconds)" "$(j consume1 .seconds)")
+    p99_ratio=$(ratio "$(j e2e .produce_latency_us.p99_us)" "$sync_p99")
+    rss_steady=$(rss durable idle-many)
+    startup_s=$(awk -v m="$startup_clean_ms" 'BEGIN { printf "%.3f", m / 1000 }')
+    local gib
+    gib=$(awk -v b="$log_bytes" 'BEGIN { printf "%.2f", b / 1073741824 }')
+
+    cat <<EOF
+# Weir benchmark report — $(date '+%Y-%m-%d %H:%M')
+
+- Machine: $(uname -srm), $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+- Data directory filesystem: $(df -T "$work" | awk 'NR == 2 { print $2 " on " $1 }')
+- Weir: $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$repo" diff --quiet 2>/dev/null || echo " (with uncommitted changes)")
+- Mode: $([[ $quick == 1 ]] && echo "quick (WEIR_BENCH_QUICK=1)" || echo full), ${seconds} s per timed workload; load generator on the same machine
+- MB = 10^6 bytes of record key + value; latencies from \`send()\` to the delivery report (produce) or to consumer receipt (end-to-end)
+
+## Machine limits (\`weir bench limits\`)
+
+| limit | value |
+|---|---|
+| sequential write, buffered (1 MiB writes, no sync) | $(num "$(j limits .buffered_write_mb_s)" '%.1f') MB/s |
+| sequential write, fdatasync per 1 MiB | $(num "$(j limits .synced_write_mb_s)" '%.1f') MB/s |
+| fdatasync latency, 1 KiB appends | $(lat limits fdatasync_latency) |
+| loopback TCP, one stream | $(num "$(j limits .loopback_tcp_mb_s)" '%.1f') MB/s |
+
+## Workloads
+
+| workload | result | vs limits |
+|---|---|---|
+$(produce_row durable "1 KiB × 8 partitions, acks=all, flush=always (default), max rate")
+$(produce_row never "1 KiB × 8 partitions, acks=all, flush=never, max rate")
+$(produce_row small "100 B × 8 partitions, acks=all, flush=always, max rate")
+| 1 group reads the 1 KiB topic ($(j consume1 .records_per_group) records) | $(throughput consume1) in $(num "$(j consume1 .seconds)" '%.2f') s | $(pct consume1 "loopback TCP") of loopback TCP |
+| 5 groups read the same topic at once | $(throughput consume5) in total, in $(num "$(j consume5 .seconds)" '%.2f') s | $(pct consume5 "loopback TCP") of loopback TCP |
+| end-to-end at $(j e2e .target_records_per_s) records/s (50% of durable max; achieved $(num "$(j e2e .records_per_s)" '%.0f')), 1 KiB, acks=all, 8 partitions | produce $(lat e2e produce_latency_us); end-to-end $(lat e2e e2e_latency_us) | produce p99 = $(times e2e "produce p99"), end-to-end p99 = $(times e2e "end-to-end p99") fdatasync p99 |
+| $(j many .partitions) partitions, 100k keyed 1 KiB records | $(throughput many) | $(pct many "fdatasync'd sequential write") of fdatasync'd write |
+| broker RSS, flush=always run | peak $(rss durable); idle after the $(j many .partitions)-partition workload $rss_steady | |
+| broker RSS, flush=never run | peak $(rss never) | |
+| start-up after ${gib} GiB of log (.log files) | clean shutdown: ${startup_clean_ms} ms; after SIGKILL: ${startup_crash_ms} ms (spawn → ready line) | |
+
+## Issue 4 targets
+
+| target | measured | verdict |
+|---|---|---|
+| durable 1 KiB produce ≥ 60% of fdatasync'd sequential write | $(num "$durable_frac" '%.2f') | $(verdict "$durable_frac" ">=" 0.6) |
+| consume ≥ 2× durable produce (MB/s) | $consume_ratio× | $(verdict "$consume_ratio" ">=" 2) |
+| 5 groups cost ≤ 1.5× one group (wall time to read the topic) | $groups_cost× | $(verdict "$groups_cost" "<=" 1.5) |
+| p99 produce latency at 50% of max durable rate ≤ 2.5× fdatasync p99 | $p99_ratio× | $(verdict "$p99_ratio" "<=" 2.5) |
+| broker RSS ≤ 64 MiB steady with 1,000 partitions ($(j many .partitions) measured) | $rss_steady | $(verdict "${rss_steady% MiB}" "<=" 64) |
+| start-up after 5 GiB < 1 s (${gib} GiB measured) | ${startup_s} s | $(verdict "$startup_s" "<=" 1) |
+
+## Commands
+
+$(for c in "${commands[@]}"; do echo "- $c"; done)
+
+Broker: \`weir serve --listen 127.0.0.1:0 --data-dir <temp> [--flush never]\`; RSS from \`/proc/<pid>/status\` every 200 ms.
+EOF
+    if [[ -s $work/failures ]]; then
+        printf '\n## Failures\n\n'
+        sed 's/^/- /' "$work/failures"
+    fi
+}

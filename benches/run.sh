@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# The Weir benchmark suite: measures this machine's limits, starts its own
+# `weir serve` (temporary data directory, ephemeral port on 127.0.0.1), runs
+# the standard workloads with `weir bench`, samples the broker's RSS
+# throughout, times start-up after writing N GiB, and writes a markdown
+# report to bench-results/report-<date>.md. See benches/README.md for knobs.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+quick=${WEIR_BENCH_QUICK:-0}
+if [[ $quick == 1 ]]; then
+    seconds=${WEIR_BENCH_SECONDS:-3}
+    startup_gib=${WEIR_BENCH_STARTUP_GIB:-0.25}
+    many_partitions=${WEIR_BENCH_MANY_PARTITIONS:-200}
+    limits_flags=(--write-mib 64 --tcp-mib 512 --sync-appends 300 --seconds 2)
+else
+    seconds=${WEIR_BENCH_SECONDS:-15}
+    startup_gib=${WEIR_BENCH_STARTUP_GIB:-1}
+    many_partitions=${WEIR_BENCH_MANY_PARTITIONS:-1000}
+    limits_flags=()
+fi
+consume_records_max=${WEIR_BENCH_CONSUME_RECORDS_MAX:-2000000}
+out_dir=${WEIR_BENCH_OUT:-$repo/bench-results}
+work=${WEIR_BENCH_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/weir-bench.XXXXXX")}
+mkdir -p "$work" "$out_dir"
+report="$out_dir/report-$(date +%Y-%m-%d-%H%M%S).md"
+weir=${WEIR_BENCH_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/weir}
+
+broker_pid=
+sampler_pid=
+main_pid=$$
+cleanup() {
+    # A background subshell killed right after it forked can still run this
+    # trap (bash resets traps in the child only once it runs); only the main
+    # shell may clean up.
+    [[ $BASHPID == "$main_pid" ]] || return 0
+    [[ -n $sampler_pid ]] && kill "$sampler_pid" 2>/dev/null || true
+    [[ -n $broker_pid ]] && kill -KILL "$broker_pid" 2>/dev/null || true
+    if [[ ${WEIR_BENCH_KEEP:-0} != 1 ]]; then rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+say() { printf '== %s\n' "$*" >&2; }
+now_ns() { date +%s%N; }
+
+for tool in jq awk; do
+    command -v "$tool" >/dev/null || { say "benches/run.sh needs $tool (apt-get install $tool)"; exit 1; }
+done
+
+if [[ ${WEIR_BENCH_SKIP_BUILD:-0} != 1 && -z ${WEIR_BENCH_BIN:-} ]]; then
+    say "building (cargo build --release -p weir)"
+    cargo build --release -p weir
+fi
+
+# ---- the machine's limits -------------------------------------------------
+limits="$work/limits.json"
+commands=()
+run_logged() { # name, then the command; stdout goes to $work/<name>.json
+    local name=$1
+    shift
+    commands+=("$name: \`${*/#$weir/weir}\`")
+    if ! "$@" >"$work/$name.json" 2>"$work/$name.err"; then
+        say "$name failed: $(tail -n 3 "$work/$name.err")"
+        echo "$name: $(tail -n 1 "$work/$name.err")" >>"$work/failures"
+    fi
+}
+say "measuring limits"
+mkdir -p "$work/limits-dir"
+run_logged limits "$weir" bench limits --data-dir "$work/limits-dir" --out "$limits" \
+    "${limits_flags[@]}" --json
+export WEIR_BENCH_LIMITS=$limits
+
+# ---- broker lifecycle ------------------------------------------------------
+# start_broker <label> <data-dir> [serve flags...]: sets broker_pid, bootstrap
+# and ready_ms (spawn to the "weir listening on" line).
+start_broker() {
+    local label=$1 data=$2
+    shift 2
+    local fifo="$work/serve-$label.fifo"
+    rm -f "$fifo"
+    mkfifo "$fifo"
+    exec 3<>"$fifo"
+    local t0
+    t0=$(now_ns)
+    "$weir" serve --listen 127.0.0.1:0 --data-dir "$data" "$@" >"$fifo" 2>>"$work/serve-$label.log" &
+    broker_pid=$!
+    local line
+    if ! read -r -t 60 line <&3; then
+        say "broker $label did not become ready; log:"
+        tail -n 20 "$work/serve-$label.log" >&2
+        exit 1
+    fi
+    ready_ms=$((($(now_ns) - t0) / 1000000))
+    bootstrap=${line##* }
+    export WEIR_BOOTSTRAP=$bootstrap
+    start_sampler "$label"
+    say "broker $label ready on $bootstrap in ${ready_ms} ms"
+}
+
+stop_broker() { # [signal]
+    local signal=${1:-TERM}
+    kill "$sampler_pid" 2>/dev/null || true
+    wait "$sampler_pid" 2>/dev/null || true
+    sampler_pid=
+    kill -"$signal" "$broker_pid" 2>/dev/null || true
+    wait "$broker_pid" 2>/dev/null || true
+    broker_pid=
+    exec 3<&-
+}
+
+phase() { echo "$1" >"$work/phase"; }
+
+# Samples VmRSS (KiB) every 200 ms into rss-<label>.log as "<phase> <kib>".
+start_sampler() {
+    local label=$1 pid=$broker_pid
+    (
+        trap - EXIT
+        while [[ -r /proc/$pid/status ]]; do
+            rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+            [[ -n $rss ]] && echo "$(cat "$work/phase" 2>/dev/null || echo none) $rss" >>"$work/rss-$label.log"
+            sleep 0.2
+        done
+    ) &
+    sampler_pid=$!
+}
+
+jget() { jq -r "$2 // empty" "$work/$1.json" 2>/dev/null || true; }
+
+# ---- broker A: default flush policy (always) ------------------------------
+phase start
+start_broker durable "$work/data-durable"
+phase produce-1k
+say "produce: 1 KiB x 8 partitions, durable, ${seconds}s"
+run_logged durable "$weir" bench produce --topic d1k --partitions 8 --record-bytes 1024 \
+    --acks all --duration-secs "$seconds" --json
+durable_rate=$(jget durable .records_per_s)
+durable_records=$(jget durable .records)
+
+phase consume-1
+consume_count=$(( ${durable_records:-0} < consume_records_max ? ${durable_records:-0} : consume_records_max ))
+say "consume: 1 group, $consume_count records"
+run_logged consume1 "$weir" bench consume --topic d1k --groups 1 --count "$consume_count" \
+    --duration-secs 120 --json
+phase consume-5
+say "consume: 5 groups, $consume_count records each"
+run_logged consume5 "$weir" bench consume --topic d1k --groups 5 --count "$consume_count" \
+    --duration-secs 180 --json
+
+phase produce-100b
+say "produce: 100 B x 8 partitions, durable, ${seconds}s"
+run_logged small "$weir" bench produce --topic d100 --partitions 8 --record-bytes 100 \
+    --acks all --duration-secs "$seconds" --json
+
+phase e2e
+e2e_rate=$(awk -v r="${durable_rate:-0}" 'BEGIN { r = int(r / 2); print (r < 1 ? 1 : r) }')
+say "e2e: 1 KiB at $e2e_rate records/s (50% of durable max), ${seconds}s"
+# Same producer settings as the max-rate run, so the load is half of what
+# that configuration reached.
+run_logged e2e "$weir" bench e2e --topic e2e --partitions 8 --record-bytes 1024 --acks all \
+    --rate "$e2e_rate" --duration-secs "$seconds" --json
+
+phase many-partitions
+say "produce: $many_partitions partitions, 100k keyed 1 KiB records"
+run_logged many "$weir" bench produce --topic many --partitions "$many_partitions" \
+    --record-bytes 1024 --keyed --count 100000 --duration-secs 120 --json
+phase idle-many
+sleep 5
+stop_broker TERM
+
+# ---- broker B: flush=never, then start-up after N GiB ---------------------
+phase start
+start_broker never "$work/data-never" --flush never
+phase produce-1k-never
+say "produce: 1 KiB x 8 partitions, flush=never, ${seconds}s"
+run_logged never "$weir" bench produce --topic n1k --partitions 8 --record-bytes 1024 \
+    --acks all --duration-secs "$seconds" --json
+phase fill
+fill_records=$(awk -v g="$startup_gib" 'BEGIN { printf "%d", g * 16384 }')
+say "filling $startup_gib GiB (64 KiB records) for the start-up test"
+run_logged fill "$weir" bench produce --topic fill --partitions 8 --record-bytes 65536 \
+    --acks 1 --count "$fill_records" --duration-secs 600 --json
+stop_broker TERM
+log_bytes=$(find "$work/data-never" -name '*.log' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+
+phase start
+start_broker restart-clean "$work/data-never" --flush never
+startup_clean_ms=$ready_ms
+stop_broker KILL
+phase start
+start_broker restart-crash "$work/data-never" --flush never
+startup_crash_ms=$ready_ms
+stop_broker TERM
+
+# ---- the report -------------------------------------------------------------
+source "$repo/benches/report.sh"
+write_report >"$report"
+say "report: $report"
+cat "$report"
