@@ -159,6 +159,27 @@ fn http_request(broker: &Broker) {
     conn.expect_closed("an HTTP request on the Kafka port");
 }
 
+/// Array counts near i32::MAX in front of a tiny body. The decoder sizes a
+/// vector from the count before reading elements; without the allocator
+/// guard (crates/weir/src/os.rs) the allocation is refused and the process
+/// aborts. Both the classic (int32) and compact (varint) array forms.
+fn hostile_array_counts(broker: &Broker) {
+    // Metadata v1: topics array, int32 count.
+    let mut classic = encode_header_v1_raw(ApiKey::Metadata as i16, 1, 1);
+    classic.extend_from_slice(&i32::MAX.to_be_bytes());
+    classic.extend_from_slice(&[0, 1, b'a']);
+    // Metadata v9 (flexible): header v2 ends with an empty tag buffer, then
+    // the topics compact array: unsigned varint count + 1 = 2^31.
+    let mut compact = encode_header_v1_raw(ApiKey::Metadata as i16, 9, 2);
+    compact.push(0);
+    compact.extend_from_slice(&[0x80, 0x80, 0x80, 0x80, 0x08]);
+    for (what, body) in [("int32 count", classic), ("varint count", compact)] {
+        let mut conn = RawConn::connect(broker.addr());
+        conn.send_frame(&body);
+        expect_answer_or_close(&mut conn, &format!("hostile array ({what})"));
+    }
+}
+
 /// Seeded random bodies behind valid-looking headers of real API keys. Fetch
 /// is left out: a random `max_wait_ms` is a legitimate long poll.
 fn random_bodies(broker: &Broker) {
@@ -258,7 +279,7 @@ fn bad_input_never_disturbs_a_well_behaved_client() {
     let mut broker = Broker::start(&["--request-bytes-max", &max]);
     let mut steady = Steady::new(&broker);
     steady.check(&mut broker, "start");
-    let cases: [(&str, BadInput); 9] = [
+    let cases: [(&str, BadInput); 10] = [
         ("truncated frame", truncated_frame),
         ("frame shorter than header", frame_shorter_than_header),
         ("oversized frame", oversized_frame),
@@ -267,6 +288,7 @@ fn bad_input_never_disturbs_a_well_behaved_client() {
         ("unsupported version", unsupported_version),
         ("HTTP request", http_request),
         ("bad CRC", bad_crc),
+        ("hostile array counts", hostile_array_counts),
         ("random bodies", random_bodies),
     ];
     for (name, case) in cases {
