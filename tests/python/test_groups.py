@@ -5,7 +5,8 @@ with every client -- confluent-kafka with the classic protocol and with
 confluent-kafka only, to keep the suite quick: an idle extra member and a
 crashed (SIGKILLed) member, a group that falls behind and catches up (lag
 read with `weir group describe`), replay with `weir group reset-offsets`,
-and a broker restart mid-run.
+and a broker restart mid-run; and a second member taking partitions over
+incrementally (classic cooperative-sticky) and with KIP-848's range assignor.
 
 No assertion is on wall-clock time; deadlines only turn hangs into failures.
 The Rust `rdkafka` versions of these scenarios live in
@@ -542,3 +543,86 @@ def _try_commit_end(member, topic):
         return True
     except KafkaException:
         return False
+
+
+# ---------------------------------------------------------------- assignors
+
+INCREMENTAL_CASES = {
+    # Classic protocol, client-side cooperative-sticky: a rebalance moves only
+    # the partitions that change owner (incremental cooperative rebalancing).
+    "classic-cooperative-sticky": {
+        "partition.assignment.strategy": "cooperative-sticky", **CLASSIC_TIMEOUTS},
+    # KIP-848 with the broker's range assignor instead of the default uniform.
+    "consumer-range": {"group.protocol": "consumer", "group.remote.assignor": "range"},
+}
+
+
+@pytest.mark.parametrize("case", list(INCREMENTAL_CASES))
+def test_a_second_member_takes_over_partitions_without_losing_records(broker_factory, case):
+    broker = broker_factory(*BROKER_ARGS)
+    bootstrap = broker.bootstrap
+    topic, group, partitions = f"inc-{case}", f"g-{case}", 6
+    create_topic(bootstrap, topic, partitions)
+
+    owned = {"a": set(), "b": set()}
+    revocations = {"a": [], "b": []}
+
+    def member(name):
+        config = {"bootstrap.servers": bootstrap, "group.id": group,
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                  **INCREMENTAL_CASES[case]}
+        consumer = Consumer(config)
+
+        def on_assign(c, tps):
+            owned[name].update(tp.partition for tp in tps)
+
+        def on_revoke(c, tps):
+            revocations[name].append({tp.partition for tp in tps})
+            owned[name].difference_update(tp.partition for tp in tps)
+
+        consumer.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke)
+        return consumer
+
+    seen = []
+
+    def poll(consumer):
+        messages = consumer.consume(num_messages=100, timeout=0.2)
+        for msg in messages:
+            if msg.error():
+                raise KafkaException(msg.error())
+            seen.append(msg.value().decode())
+        if messages:
+            try:
+                consumer.commit(asynchronous=False)
+            except KafkaException:
+                pass  # refused mid-rebalance: at-least-once, re-read later
+
+    def produce_round(start):
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+        for i in range(start, start + 60):
+            producer.produce(topic, value=str(i).encode(), partition=i % partitions)
+        assert producer.flush(30) == 0
+
+    a = member("a")
+    produce_round(0)
+    wait_until(lambda: poll(a) or len(set(seen)) >= 60, "member a reads the first 60")
+    assert owned["a"] == set(range(partitions))
+
+    b = member("b")
+    produce_round(60)
+
+    def split_and_complete():
+        poll(a)
+        poll(b)
+        return (owned["a"] and owned["b"] and not owned["a"] & owned["b"]
+                and owned["a"] | owned["b"] == set(range(partitions))
+                and len(set(seen)) >= 120)
+
+    wait_until(split_and_complete, "the two members split the partitions and read everything")
+    assert set(seen) == {str(i) for i in range(120)}, "a record was skipped"
+    # Incremental: when b joined, a gave up only the partitions that moved to
+    # b, never its whole assignment (an eager rebalance revokes everything).
+    assert revocations["a"], "a never gave a partition up"
+    assert all(len(r) < partitions for r in revocations["a"]), revocations["a"]
+    a.close()
+    b.close()
