@@ -108,7 +108,9 @@ fn retention_deletes_old_segments_and_advances_earliest_offset() {
     let deadline = Instant::now() + WAIT_MAX;
     let (low, high) = loop {
         let (low, high) = watermarks(&consumer, topic, 0);
-        let segments = count_log_files(broker.data_dir());
+        // Only this topic's segments: the data dir also holds the internal
+        // __consumer_offsets topic, one segment per partition.
+        let segments = count_log_files(&broker.data_dir().join("topics").join(topic));
         if low > 0 && segments <= SEGMENTS_LEFT_MAX {
             break (low, high);
         }
