@@ -3,7 +3,8 @@
 //! `ClientConfig` from them, rendering Kafka errors as `NAME: message`, and
 //! a Ctrl-C flag for commands that loop. Nothing here talks to a broker.
 
-use anyhow::anyhow;
+use anyhow::{anyhow, bail};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::ClientConfig;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -96,6 +97,43 @@ pub fn describe_error(err: &KafkaError) -> String {
 /// An `anyhow` error for a failed rdkafka call, prefixed with what was tried.
 pub fn kafka_error(doing: &str, err: &KafkaError) -> anyhow::Error {
     anyhow!("{doing}: {}", describe_error(err))
+}
+
+/// The partition ids of `topic`, sorted, from a metadata request; a missing
+/// topic or a topic-level error is an error naming the Kafka code.
+pub fn partition_ids(
+    consumer: &impl Consumer,
+    topic: &str,
+    timeout: Duration,
+) -> anyhow::Result<Vec<i32>> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|err| kafka_error("metadata", &err))?;
+    let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
+        bail!(
+            "topic {topic}: {}",
+            describe_code(RDKafkaErrorCode::UnknownTopicOrPartition)
+        );
+    };
+    if let Some(err) = found.error() {
+        bail!("topic {topic}: {}", describe_code(err.into()));
+    }
+    let mut ids: Vec<i32> = found.partitions().iter().map(|p| p.id()).collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// `ids`, or just `only` when a `--partition` was given and exists.
+pub fn pick_partition(topic: &str, ids: Vec<i32>, only: Option<i32>) -> anyhow::Result<Vec<i32>> {
+    match only {
+        None => Ok(ids),
+        Some(id) if ids.contains(&id) => Ok(vec![id]),
+        Some(id) => bail!(
+            "topic {topic} has no partition {id} ({} partitions): {}",
+            ids.len(),
+            describe_code(RDKafkaErrorCode::UnknownTopicOrPartition)
+        ),
+    }
 }
 
 /// A flag that turns true on SIGINT or SIGTERM, so a polling loop can stop,

@@ -7,7 +7,7 @@
 //! Output formats live in this file too; nothing here keeps state between
 //! runs.
 
-use crate::client::{self, describe_code, ClientArgs};
+use crate::client::{self, ClientArgs};
 use anyhow::bail;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -138,31 +138,8 @@ pub fn consume_into(
 
 /// The partitions to read: `--partition`, or every partition in metadata.
 fn partitions(args: &ConsumeArgs, consumer: &BaseConsumer) -> anyhow::Result<Vec<i32>> {
-    let metadata = consumer
-        .fetch_metadata(Some(&args.topic), args.client.timeout())
-        .map_err(|err| client::kafka_error("metadata", &err))?;
-    let Some(topic) = metadata.topics().iter().find(|t| t.name() == args.topic) else {
-        bail!(
-            "topic {}: {}",
-            args.topic,
-            describe_code(RDKafkaErrorCode::UnknownTopicOrPartition)
-        );
-    };
-    if let Some(err) = topic.error() {
-        bail!("topic {}: {}", args.topic, describe_code(err.into()));
-    }
-    let mut ids: Vec<i32> = topic.partitions().iter().map(|p| p.id()).collect();
-    ids.sort_unstable();
-    match args.partition {
-        None => Ok(ids),
-        Some(id) if ids.contains(&id) => Ok(vec![id]),
-        Some(id) => bail!(
-            "topic {} has no partition {id} ({} partitions): {}",
-            args.topic,
-            ids.len(),
-            describe_code(RDKafkaErrorCode::UnknownTopicOrPartition)
-        ),
-    }
+    let ids = client::partition_ids(consumer, &args.topic, args.client.timeout())?;
+    client::pick_partition(&args.topic, ids, args.partition)
 }
 
 /// Where each partition starts; a timestamp is resolved with ListOffsets.

@@ -11,10 +11,9 @@
 use super::limits::Limits;
 use super::report::{emit, network_fraction, Fraction, Table};
 use super::{mb_per_s, per_s, watch, Counters, Goal, OutputArgs, Progress, WORKERS_MAX};
-use crate::client::{self, describe_code, ClientArgs};
+use crate::client::{self, ClientArgs};
 use anyhow::{anyhow, bail};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -136,20 +135,7 @@ fn topic_extent(args: &ConsumeBenchArgs) -> anyhow::Result<(Vec<i32>, u64)> {
         .config(&[("group.id", "weir-bench")])
         .create()
         .map_err(|err| client::kafka_error("cannot create consumer", &err))?;
-    let metadata = consumer
-        .fetch_metadata(Some(&args.topic), args.client.timeout())
-        .map_err(|err| client::kafka_error("metadata", &err))?;
-    let Some(topic) = metadata.topics().iter().find(|t| t.name() == args.topic) else {
-        bail!(
-            "topic {}: {}",
-            args.topic,
-            describe_code(RDKafkaErrorCode::UnknownTopicOrPartition)
-        );
-    };
-    if let Some(err) = topic.error() {
-        bail!("topic {}: {}", args.topic, describe_code(err.into()));
-    }
-    let partitions: Vec<i32> = topic.partitions().iter().map(|p| p.id()).collect();
+    let partitions = client::partition_ids(&consumer, &args.topic, args.client.timeout())?;
     let mut records = 0u64;
     for partition in &partitions {
         let (low, high) = consumer

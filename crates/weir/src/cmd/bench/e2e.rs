@@ -15,11 +15,10 @@ use super::{
     ensure_topic, latency_histogram, per_s, random_bytes, record_latency, watch, Counters, Goal,
     LatencySummary, OutputArgs, ProducerOpts, Progress, TopicOpts,
 };
-use crate::client::{self, describe_code, ClientArgs};
+use crate::client::{self, ClientArgs};
 use anyhow::{anyhow, bail};
 use hdrhistogram::Histogram;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -190,22 +189,14 @@ fn tail_consumer(args: &E2eArgs) -> anyhow::Result<BaseConsumer> {
         .create()
         .map_err(|err| client::kafka_error("cannot create consumer", &err))?;
     let topic = &args.topic.topic;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), args.client.timeout())
-        .map_err(|err| client::kafka_error("metadata", &err))?;
-    let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
-        bail!(
-            "topic {topic}: {}",
-            describe_code(RDKafkaErrorCode::UnknownTopicOrPartition)
-        );
-    };
+    let partitions = client::partition_ids(&consumer, topic, args.client.timeout())?;
     let mut assignment = TopicPartitionList::new();
-    for partition in found.partitions() {
+    for &partition in &partitions {
         let (_, high) = consumer
-            .fetch_watermarks(topic, partition.id(), args.client.timeout())
+            .fetch_watermarks(topic, partition, args.client.timeout())
             .map_err(|err| client::kafka_error("list offsets", &err))?;
         assignment
-            .add_partition_offset(topic, partition.id(), Offset::Offset(high))
+            .add_partition_offset(topic, partition, Offset::Offset(high))
             .map_err(|err| client::kafka_error("assign", &err))?;
     }
     consumer

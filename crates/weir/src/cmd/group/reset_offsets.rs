@@ -8,7 +8,7 @@
 //! lives in `mod.rs`.
 
 use super::{committed_of, fetch_group, group_consumer, table};
-use crate::client::{self, describe_code, ClientArgs};
+use crate::client::{self, ClientArgs};
 use anyhow::{anyhow, bail};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -169,7 +169,8 @@ fn partition_states(
     target: Target,
 ) -> anyhow::Result<Vec<PartitionState>> {
     let topic = &reset.topic;
-    let ids = topic_partitions(consumer, args, topic, reset.partition)?;
+    let ids = client::partition_ids(consumer, topic, args.timeout())?;
+    let ids = client::pick_partition(topic, ids, reset.partition)?;
     let mut query = TopicPartitionList::new();
     for id in &ids {
         query.add_partition(topic, *id);
@@ -193,34 +194,6 @@ fn partition_states(
         });
     }
     Ok(states)
-}
-
-/// The partition ids of `topic`, or just `only` after checking it exists.
-fn topic_partitions(
-    consumer: &BaseConsumer,
-    args: &ClientArgs,
-    topic: &str,
-    only: Option<i32>,
-) -> anyhow::Result<Vec<i32>> {
-    let metadata = consumer
-        .fetch_metadata(Some(topic), args.timeout())
-        .map_err(|err| client::kafka_error("describe topic", &err))?;
-    let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
-        bail!(
-            "topic {topic}: {}",
-            describe_code(rdkafka::error::RDKafkaErrorCode::UnknownTopicOrPartition)
-        );
-    };
-    if let Some(err) = found.error() {
-        bail!("topic {topic}: {}", describe_code(err.into()));
-    }
-    let mut ids: Vec<i32> = found.partitions().iter().map(|p| p.id()).collect();
-    ids.sort_unstable();
-    match only {
-        None => Ok(ids),
-        Some(id) if ids.contains(&id) => Ok(vec![id]),
-        Some(id) => bail!("topic {topic} has no partition {id} (it has {})", ids.len()),
-    }
 }
 
 fn offsets_at_time(
