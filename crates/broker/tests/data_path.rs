@@ -4,135 +4,26 @@
 //! fallback, the produce error codes). Client-library round trips live in
 //! `crates/weir/tests` and `tests/python`.
 
-use broker::{BrokerConfig, Server};
+mod common;
+
+use broker::BrokerConfig;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use common::{create_topic, name, Client, TestBroker, WAIT};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use log::{FlushPolicy, Store, StoreOptions, TopicConfig};
+use kafka_protocol::protocol::Decodable;
+use log::FlushPolicy;
 use records::{BatchBuilder, NewRecord};
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 
-/// Bounds every wait in these tests; none asserts a duration.
-const WAIT: Duration = Duration::from_secs(20);
-
-struct TestBroker {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl TestBroker {
-    async fn start(flush: FlushPolicy) -> TestBroker {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(StoreOptions {
-            data_dir: dir.path().to_path_buf(),
-            flush,
-            defaults: TopicConfig::default(),
-            index_interval_bytes: 4096,
-            partitions_max: 1000,
-        })
-        .unwrap();
-        let config = BrokerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            ..BrokerConfig::default()
-        };
-        let server = Server::bind(config, store.clone()).await.unwrap();
-        let addr = server.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            server
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-            store.shutdown().unwrap();
-        });
-        TestBroker {
-            addr,
-            stop: Some(stop),
-            task: Some(task),
-            _dir: dir,
-        }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(WAIT, self.task.take().unwrap())
-            .await
-            .unwrap()
-            .unwrap();
-    }
-}
-
-struct Client {
-    socket: TcpStream,
-    next_correlation: i32,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr) -> Client {
-        Client {
-            socket: TcpStream::connect(addr).await.unwrap(),
-            next_correlation: 1,
-        }
-    }
-
-    /// Writes one request and returns its correlation id.
-    async fn send<R: Request>(&mut self, version: i16, request: &R) -> i32 {
-        let correlation = self.next_correlation;
-        self.next_correlation += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(correlation)
-            .with_client_id(Some(StrBytes::from_static_str("data-path-test")));
-        let mut body = BytesMut::new();
-        header
-            .encode(&mut body, R::header_version(version))
-            .unwrap();
-        request.encode(&mut body, version).unwrap();
-        let mut frame = BytesMut::new();
-        frame.put_i32(body.len() as i32);
-        frame.extend_from_slice(&body);
-        self.socket.write_all(&frame).await.unwrap();
-        correlation
-    }
-
-    /// Reads one response frame: (correlation id, body after the header).
-    async fn receive<R: Request>(&mut self, version: i16) -> (i32, R::Response) {
-        let read = async {
-            let length = self.socket.read_i32().await.unwrap() as usize;
-            let mut frame = vec![0; length];
-            self.socket.read_exact(&mut frame).await.unwrap();
-            Bytes::from(frame)
-        };
-        let mut frame = tokio::time::timeout(WAIT, read)
-            .await
-            .expect("response in time");
-        let header =
-            ResponseHeader::decode(&mut frame, R::Response::header_version(version)).unwrap();
-        let response = R::Response::decode(&mut frame, version).unwrap();
-        (header.correlation_id, response)
-    }
-
-    async fn call<R: Request>(&mut self, version: i16, request: &R) -> R::Response {
-        let sent = self.send(version, request).await;
-        let (received, response) = self.receive::<R>(version).await;
-        assert_eq!(sent, received);
-        response
-    }
-}
-
-fn name(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_owned()))
+/// A broker over a fresh temporary data directory.
+async fn start(flush: FlushPolicy) -> (TestBroker, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start_in(dir.path(), flush, BrokerConfig::default()).await;
+    (broker, dir)
 }
 
 /// A batch timestamped now: older timestamps would be fair game for the
@@ -175,20 +66,9 @@ fn fetch(topic: &str, offset: i64, max_wait_ms: i32, max_bytes: i32) -> FetchReq
                 .with_partition_max_bytes(max_bytes)])])
 }
 
-async fn create_topic(client: &mut Client, topic: &str, partitions: i32) {
-    let request = MetadataRequest::default()
-        .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
-        )
-        .with_name(Some(name(topic)))]))
-        .with_allow_auto_topic_creation(true);
-    let response = client.call(12, &request).await;
-    assert_eq!(response.topics[0].error_code, 0);
-    assert_eq!(response.topics[0].partitions.len(), partitions as usize);
-}
-
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_order() {
-    let broker = TestBroker::start(FlushPolicy::Always).await;
+    let (broker, _dir) = start(FlushPolicy::Always).await;
     let mut client = Client::connect(broker.addr).await;
     create_topic(&mut client, "ordered", 1).await;
     // A long-polling fetch first, then quick requests behind it: the quick
@@ -208,7 +88,7 @@ async fn pipelined_requests_are_answered_in_order() {
 
 #[tokio::test]
 async fn long_poll_wakes_on_append_and_returns_the_batch() {
-    let broker = TestBroker::start(FlushPolicy::Always).await;
+    let (broker, _dir) = start(FlushPolicy::Always).await;
     let mut consumer = Client::connect(broker.addr).await;
     let mut producer = Client::connect(broker.addr).await;
     create_topic(&mut consumer, "wake", 1).await;
@@ -233,7 +113,7 @@ async fn long_poll_wakes_on_append_and_returns_the_batch() {
 
 #[tokio::test]
 async fn fetch_returns_one_oversized_batch_then_respects_the_limit() {
-    let broker = TestBroker::start(FlushPolicy::Never).await;
+    let (broker, _dir) = start(FlushPolicy::Never).await;
     let mut client = Client::connect(broker.addr).await;
     create_topic(&mut client, "limits", 1).await;
     let big = vec![b'x'; 4000];
@@ -262,7 +142,7 @@ async fn fetch_returns_one_oversized_batch_then_respects_the_limit() {
 
 #[tokio::test]
 async fn fetch_below_log_start_is_offset_out_of_range() {
-    let broker = TestBroker::start(FlushPolicy::Never).await;
+    let (broker, _dir) = start(FlushPolicy::Never).await;
     let mut client = Client::connect(broker.addr).await;
     create_topic(&mut client, "range", 1).await;
     client
@@ -280,7 +160,7 @@ async fn fetch_below_log_start_is_offset_out_of_range() {
 
 #[tokio::test]
 async fn produce_error_codes() {
-    let broker = TestBroker::start(FlushPolicy::Always).await;
+    let (broker, _dir) = start(FlushPolicy::Always).await;
     let mut client = Client::connect(broker.addr).await;
     create_topic(&mut client, "codes", 1).await;
     let code = |r: &ProduceResponse| r.responses[0].partition_responses[0].error_code;
@@ -319,7 +199,7 @@ async fn produce_error_codes() {
 
 #[tokio::test]
 async fn api_versions_newer_than_ours_gets_the_kip_511_answer() {
-    let broker = TestBroker::start(FlushPolicy::Never).await;
+    let (broker, _dir) = start(FlushPolicy::Never).await;
     let mut client = Client::connect(broker.addr).await;
     // Hand-made v99 header (flexible header v2), body irrelevant.
     let mut frame = BytesMut::new();
@@ -350,7 +230,7 @@ async fn api_versions_newer_than_ours_gets_the_kip_511_answer() {
 
 #[tokio::test]
 async fn unknown_api_key_closes_only_that_connection() {
-    let broker = TestBroker::start(FlushPolicy::Never).await;
+    let (broker, _dir) = start(FlushPolicy::Never).await;
     let mut bad = Client::connect(broker.addr).await;
     let mut good = Client::connect(broker.addr).await;
     let body: &[u8] = &[0x7f, 0x00, 0, 0, 0, 0, 0, 1, 0, 0];
@@ -370,7 +250,7 @@ async fn unknown_api_key_closes_only_that_connection() {
 
 #[tokio::test]
 async fn shutdown_answers_a_request_already_in_flight() {
-    let broker = TestBroker::start(FlushPolicy::Always).await;
+    let (broker, _dir) = start(FlushPolicy::Always).await;
     let mut client = Client::connect(broker.addr).await;
     create_topic(&mut client, "drain", 1).await;
     let sent = client.send(12, &fetch("drain", 0, 500, 1 << 20)).await;

@@ -72,7 +72,8 @@ impl TestBroker {
 }
 
 pub struct Client {
-    socket: TcpStream,
+    /// For tests that write hand-made frames.
+    pub socket: TcpStream,
     next_correlation: i32,
 }
 
