@@ -308,3 +308,45 @@ fn fetch_unknown_partition_is_minus_one() {
     assert_eq!((got[0].offset, got[0].leader_epoch), (-1, -1));
     let _ = BTreeMap::<i32, i32>::new();
 }
+
+/// offsets.retention.minutes: an empty group's committed offsets expire once
+/// they are older than the retention, leaving tombstones to persist; until
+/// then, and for a group with members, they stay.
+#[test]
+fn committed_offsets_of_an_empty_group_expire_after_retention() {
+    let retention_ms = 60_000;
+    let mut c = Coordinator::new(Settings {
+        offsets_retention_ms: retention_ms,
+        ..settings()
+    });
+    let commit = OffsetCommitRequest {
+        group_id: "idle".into(),
+        member_id: String::new(),
+        group_instance_id: None,
+        generation_id_or_member_epoch: -1,
+        partitions: vec![CommitPartition {
+            topic: "t".into(),
+            partition: 0,
+            offset: 42,
+            leader_epoch: -1,
+            metadata: None,
+        }],
+    };
+    let (result, _) = c.offset_commit(&commit, 1_000);
+    assert!(result.unwrap().iter().all(|p| p.result.is_ok()));
+    let offset_at = |c: &Coordinator| {
+        let wanted = [("t".to_string(), 0)];
+        c.offset_fetch("idle", Some(&wanted), None).unwrap()[0].offset
+    };
+
+    let early = c.tick(1_000 + retention_ms - 1);
+    assert_eq!(offset_at(&c), 42, "expired before the retention passed");
+    assert!(early.records.iter().all(|r| r.value.is_some()));
+
+    let late = c.tick(1_000 + retention_ms + 1);
+    assert_eq!(offset_at(&c), -1, "still there after the retention passed");
+    assert!(
+        late.records.iter().any(|r| r.value.is_none()),
+        "no tombstone to persist the expiry: {late:?}"
+    );
+}
