@@ -20,6 +20,16 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+/// A scratch buffer larger than this is dropped after use rather than kept.
+const SCRATCH_BYTES_KEPT_MAX: usize = 4 << 20;
+
+thread_local! {
+    /// Where appends are copied to be stamped: one per thread, not one per
+    /// partition, so memory follows the number of threads rather than
+    /// partitions × the largest batch each has seen.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Most batches accepted in one append (one produce partition payload).
 pub const APPEND_BATCHES_MAX: usize = 10_000;
 /// Least time between two recovery-point writes by the flusher.
@@ -85,8 +95,6 @@ pub(crate) struct State {
     /// directory entry must be durable before its data counts as durable.
     pub dir_unsynced: bool,
     pub last_recovery_point: Option<Instant>,
-    /// Reused for stamping appends.
-    pub buffer: Vec<u8>,
     /// Set when the topic is deleted; appends then fail.
     pub deleted: bool,
     /// Idempotent producers' epochs and recent batches.
@@ -211,7 +219,6 @@ impl Partition {
             unsynced: Vec::new(),
             dir_unsynced: false,
             last_recovery_point: None,
-            buffer: Vec::new(),
             deleted: false,
             producers,
         };
@@ -345,8 +352,9 @@ impl Partition {
         }
     }
 
-    /// Copies the payload into the reusable buffer, stamps offsets (and
-    /// LogAppendTime), writes it with one positioned write, and indexes it.
+    /// Copies the payload into this thread's scratch buffer, stamps offsets
+    /// (and LogAppendTime), writes it with one positioned write, and indexes
+    /// it.
     fn write_batches(
         &self,
         state: &mut State,
@@ -354,9 +362,24 @@ impl Partition {
         checked: &Checked,
         log_append_time_ms: Option<i64>,
     ) -> Result<(), LogError> {
-        let mut buffer = std::mem::take(&mut state.buffer);
-        buffer.clear();
-        buffer.extend_from_slice(records);
+        SCRATCH.with_borrow_mut(|buffer| {
+            buffer.clear();
+            buffer.extend_from_slice(records);
+            let written = self.stamp_and_write(state, buffer, checked, log_append_time_ms);
+            if buffer.capacity() > SCRATCH_BYTES_KEPT_MAX {
+                *buffer = Vec::new();
+            }
+            written
+        })
+    }
+
+    fn stamp_and_write(
+        &self,
+        state: &mut State,
+        buffer: &mut [u8],
+        checked: &Checked,
+        log_append_time_ms: Option<i64>,
+    ) -> Result<(), LogError> {
         let mut next = state.active().next_offset;
         let mut headers = Vec::with_capacity(checked.batches.len());
         for &(start, header) in &checked.batches {
@@ -371,17 +394,14 @@ impl Partition {
         }
         let active = state.active_mut();
         let position = active.size_bytes;
-        let written = active.log.write_all_at(&buffer, position);
-        if let Err(e) = written {
+        if let Err(e) = active.log.write_all_at(buffer, position) {
             // Leave no partial batch behind for the next append to follow.
             let _ = active.log.set_len(position);
-            state.buffer = buffer;
             return Err(e.into());
         }
         for (start, header) in &headers {
             active.note_batch(position + start, header, self.index_interval_bytes);
         }
-        state.buffer = buffer;
         Ok(())
     }
 
