@@ -11,7 +11,7 @@ use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
-use kafka_protocol::messages::{ApiKey, OffsetFetchRequest, OffsetFetchResponse};
+use kafka_protocol::messages::{ApiKey, OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 pub(crate) async fn handle(
@@ -26,15 +26,7 @@ pub(crate) async fn handle(
             .into_iter()
             .map(|g| {
                 let wanted = g.topics.map(|topics| {
-                    topics
-                        .into_iter()
-                        .flat_map(|t| {
-                            let name = t.name.0.to_string();
-                            t.partition_indexes
-                                .into_iter()
-                                .map(move |p| (name.clone(), p))
-                        })
-                        .collect::<Vec<_>>()
+                    topic_partitions(topics.into_iter().map(|t| (t.name, t.partition_indexes)))
                 });
                 let member = g
                     .member_id
@@ -52,17 +44,9 @@ pub(crate) async fn handle(
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
     }
-    let wanted = request.topics.map(|topics| {
-        topics
-            .into_iter()
-            .flat_map(|t| {
-                let name = t.name.0.to_string();
-                t.partition_indexes
-                    .into_iter()
-                    .map(move |p| (name.clone(), p))
-            })
-            .collect::<Vec<_>>()
-    });
+    let wanted = request
+        .topics
+        .map(|topics| topic_partitions(topics.into_iter().map(|t| (t.name, t.partition_indexes))));
     match fetch(broker, &request.group_id.0, wanted.as_deref(), None) {
         Ok(offsets) => OffsetFetchResponse::default().with_topics(single_topics(version, offsets)),
         Err(error) if version >= 2 => OffsetFetchResponse::default().with_error_code(code(&error)),
@@ -86,6 +70,17 @@ pub(crate) async fn handle(
             OffsetFetchResponse::default().with_topics(topics)
         }
     }
+}
+
+/// The requested (topic, partition) pairs, from either request shape (the
+/// v8+ per-group topics or the older top-level topics).
+fn topic_partitions(topics: impl Iterator<Item = (TopicName, Vec<i32>)>) -> Vec<(String, i32)> {
+    topics
+        .flat_map(|(name, partitions)| {
+            let name = name.0.to_string();
+            partitions.into_iter().map(move |p| (name.clone(), p))
+        })
+        .collect()
 }
 
 fn fetch(
