@@ -27,7 +27,10 @@ use rdkafka::{Offset, TopicPartitionList};
 /// Broker flags for group tests. (`weir serve` has no flag yet for
 /// `group.initial.rebalance.delay.ms`, so each new group waits its 3 s.)
 /// No initial rebalance delay: a test's consumers join together anyway, and
-/// Kafka's 3 s default would be most of the suite's time.
+/// Kafka's 3 s default would be most of the suite's time. Safe for
+/// librdkafka, which fetches the subscribed topics' metadata before its
+/// leader runs the assignor (kafka-python does not: its Python suite keeps
+/// the default).
 const BROKER_ARGS: &[&str] = &["--group-initial-rebalance-delay-ms", "0"];
 
 /// How long a poll waits; short so several consumers in one thread all
