@@ -511,20 +511,18 @@ impl ConsumerGroup {
         if epoch < 0 && self.members.is_empty() {
             return Ok(());
         }
-        let m = self
-            .members
-            .get(member_id)
-            .ok_or(GroupError::UnknownMemberId)?;
-        if m.member_epoch != epoch {
-            return Err(GroupError::StaleMemberEpoch);
-        }
-        Ok(())
+        self.check_member_epoch(member_id, epoch)
     }
 
     pub fn validate_offset_fetch(&self, member_id: &str, epoch: i32) -> Result<(), GroupError> {
         if epoch < 0 && member_id.is_empty() {
             return Ok(());
         }
+        self.check_member_epoch(member_id, epoch)
+    }
+
+    /// The member must exist and be at `epoch`.
+    fn check_member_epoch(&self, member_id: &str, epoch: i32) -> Result<(), GroupError> {
         let m = self
             .members
             .get(member_id)
