@@ -66,7 +66,7 @@ pub(crate) async fn serve(
             },
             Some(answer) = pending.next() => match answer {
                 Ok(Some(response)) => {
-                    if let Err(error) = writer.write_all(&response).await {
+                    if let Err(error) = response.write_to(&mut writer).await {
                         tracing::debug!(?peer, %error, "client went away");
                         break;
                     }

@@ -7,6 +7,7 @@
 //! connection closes, which is what a Kafka broker does for an unknown API
 //! key, a version it does not support, or a body it cannot parse.
 
+use crate::frame::Frame;
 use crate::handlers::{self, api_versions};
 use crate::Broker;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -65,7 +66,7 @@ pub(crate) async fn dispatch(
     broker: &Broker,
     frame: Bytes,
     peer: Option<std::net::SocketAddr>,
-) -> Result<Option<BytesMut>, Reject> {
+) -> Result<Option<Frame>, Reject> {
     let prefix = Prefix::read(&frame).ok_or(Reject::Malformed {
         key: ApiKey::ApiVersions,
         version: -1,
@@ -83,7 +84,7 @@ pub(crate) async fn dispatch(
                 prefix.correlation_id,
                 &api_versions::unsupported_version_response(),
             )
-            .map(Some);
+            .map(|f| Some(f.into()));
         }
         return Err(Reject::UnsupportedVersion {
             key,
@@ -119,17 +120,17 @@ async fn route(
     correlation_id: i32,
     client: &Client,
     mut body: Bytes,
-) -> Result<Option<BytesMut>, Reject> {
+) -> Result<Option<Frame>, Reject> {
     macro_rules! call {
         ($request:ty, $handler:path) => {{
             let request: $request = decode(key, version, &mut body)?;
             let response = $handler(broker, version, request).await;
-            encode_frame(key, version, correlation_id, &response).map(Some)
+            encode_frame(key, version, correlation_id, &response).map(|f| Some(f.into()))
         }};
         ($request:ty, $handler:path, client) => {{
             let request: $request = decode(key, version, &mut body)?;
             let response = $handler(broker, version, request, client).await;
-            encode_frame(key, version, correlation_id, &response).map(Some)
+            encode_frame(key, version, correlation_id, &response).map(|f| Some(f.into()))
         }};
     }
     match key {
@@ -138,11 +139,28 @@ async fn route(
         ApiKey::Produce => {
             let request: ProduceRequest = decode(key, version, &mut body)?;
             match handlers::produce::handle(broker, version, request).await {
-                Some(response) => encode_frame(key, version, correlation_id, &response).map(Some),
+                Some(response) => {
+                    encode_frame(key, version, correlation_id, &response).map(|f| Some(f.into()))
+                }
                 None => Ok(None),
             }
         }
-        ApiKey::Fetch => call!(FetchRequest, handlers::fetch::handle),
+        ApiKey::Fetch => {
+            let request: FetchRequest = decode(key, version, &mut body)?;
+            let answer = handlers::fetch::handle(broker, version, request).await;
+            handlers::fetch::encode::encode(
+                version,
+                correlation_id,
+                &answer.response,
+                answer.records,
+            )
+            .map(Some)
+            .map_err(|error| Reject::Encode {
+                key,
+                version,
+                reason: error.to_string(),
+            })
+        }
         ApiKey::ListOffsets => call!(ListOffsetsRequest, handlers::list_offsets::handle),
         ApiKey::InitProducerId => {
             call!(InitProducerIdRequest, handlers::init_producer_id::handle)

@@ -511,7 +511,14 @@ fn replay_partition(coordinator: &mut Coordinator, partition: &Partition) -> u64
             }
         };
         let start = next;
-        for batch in BatchIter::new(&read.bytes) {
+        let bytes = match read.to_vec() {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::error!(partition = partition.id(), next, %error, "replay stopped: read failed");
+                break;
+            }
+        };
+        for batch in BatchIter::new(&bytes) {
             let (header, bytes) = match batch {
                 Ok(batch) => batch,
                 Err(error) => {

@@ -11,6 +11,7 @@ mod connection;
 mod context;
 mod dispatch;
 mod errors;
+mod frame;
 mod groups;
 mod handlers;
 mod server;

@@ -34,7 +34,8 @@ pub use config::TopicConfig;
 pub use error::LogError;
 pub use flush::{FlushPolicy, FlushTicket};
 pub use partition::{
-    AppendInfo, Partition, PartitionOffsets, ReadResult, TimestampOffset, APPEND_BATCHES_MAX,
+    AppendInfo, FileRange, Partition, PartitionOffsets, ReadResult, TimestampOffset,
+    APPEND_BATCHES_MAX,
 };
 pub use producer_state::{PRODUCERS_PER_PARTITION_MAX, PRODUCER_ID_EXPIRATION_MS};
 pub use store::{Store, StoreOptions, Topic};

@@ -242,6 +242,15 @@ impl Segment {
         Ok(vec![self.log.clone(), offsets, times])
     }
 
+    /// The indexed batch start nearest at or below `position`, or 0.
+    pub fn batch_start_at_or_below(&self, position: u64) -> u64 {
+        let i = self
+            .offset_index
+            .partition_point(|e| u64::from(e.position) <= position);
+        i.checked_sub(1)
+            .map_or(0, |i| u64::from(self.offset_index[i].position))
+    }
+
     /// Position to start a header scan for `offset`.
     pub fn lookup(&self, offset: i64) -> u64 {
         let rel = (offset - self.base_offset).clamp(0, i64::from(u32::MAX)) as u32;

@@ -39,7 +39,7 @@ fn offsets_are_contiguous_across_batches_and_rolls() {
     // Every offset is readable and the first batch returned contains it.
     for offset in 0..expected {
         let read = p.read(offset, 1).unwrap();
-        let got = batches_in(&read.bytes);
+        let got = batches_in(&read.to_vec().unwrap());
         assert_eq!(got.len(), 1, "at least one whole batch even over max_bytes");
         let (base, count) = got[0];
         assert!(
@@ -75,11 +75,14 @@ fn read_table() {
     ];
     for &(offset, max_bytes, want) in cases {
         let read = p.read(offset, max_bytes).unwrap();
-        let bases: Vec<i64> = batches_in(&read.bytes).iter().map(|b| b.0).collect();
+        let bases: Vec<i64> = batches_in(&read.to_vec().unwrap())
+            .iter()
+            .map(|b| b.0)
+            .collect();
         assert_eq!(bases, want, "read({offset}, {max_bytes})");
     }
     assert!(
-        p.read(30, 100).unwrap().bytes.is_empty(),
+        p.read(30, 100).unwrap().is_empty(),
         "reading at the high watermark is empty"
     );
     assert!(matches!(
@@ -148,7 +151,7 @@ fn log_append_time_is_stamped() {
     let info = p.append(&batch(1, 3, 5), 777).unwrap();
     assert_eq!(info.log_append_time_ms, 777);
     let read = p.read(0, 1000).unwrap();
-    let header = records::validate_batch(&read.bytes).unwrap();
+    let header = records::validate_batch(&read.to_vec().unwrap()).unwrap();
     assert!(header.is_log_append_time());
     assert_eq!(header.max_timestamp, 777);
 }
@@ -239,5 +242,5 @@ fn every_codec_is_stored_as_is() {
         records::stamp_base_offset(&mut b, 5 * i as i64);
         expected.extend(b);
     }
-    assert_eq!(read.bytes, expected);
+    assert_eq!(read.to_vec().unwrap(), expected);
 }

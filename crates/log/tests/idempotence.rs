@@ -46,7 +46,7 @@ fn values(partition: &Partition) -> Vec<String> {
     let mut offset = 0;
     while offset < end {
         let read = partition.read(offset, 1 << 20).expect("read");
-        for item in records::BatchIter::new(&read.bytes) {
+        for item in records::BatchIter::new(&read.to_vec().unwrap()) {
             let (header, batch) = item.expect("valid batch");
             for record in Records::new(batch).expect("records").iter() {
                 let value = record.expect("record").value.expect("value");

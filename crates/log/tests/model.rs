@@ -32,29 +32,49 @@ fn partition(store: &Store) -> Arc<Partition> {
 fn check_read(p: &Partition, model: &Model, offset: i64, max_bytes: usize) {
     let read = p.read(offset, max_bytes).unwrap();
     if offset == model.log_end {
-        assert!(read.bytes.is_empty());
+        assert!(read.is_empty());
         return;
     }
     let first = model.containing(offset);
     let mut expected = Vec::new();
     for (_, b) in &model.batches[first..] {
-        if expected.len() >= read.bytes.len() {
+        if expected.len() >= (read.len() as usize) {
             break;
         }
         expected.extend_from_slice(b);
     }
     assert!(
-        !read.bytes.is_empty(),
+        !read.is_empty(),
         "read({offset}) below the high watermark returned nothing"
     );
     assert_eq!(
-        read.bytes,
-        expected[..read.bytes.len()],
+        read.to_vec().unwrap(),
+        expected[..(read.len() as usize)],
         "read({offset}, {max_bytes})"
     );
-    assert_eq!(expected.len(), read.bytes.len(), "whole batches only");
+    assert_eq!(expected.len(), (read.len() as usize), "whole batches only");
     let first_len = model.batches[first].1.len();
-    assert!(read.bytes.len() <= max_bytes.max(first_len));
+    let budget = max_bytes.max(first_len);
+    assert!((read.len() as usize) <= budget);
+    // And as many whole batches as fit: a read stops short only at the end
+    // of a segment.
+    let taken = model.batches[first..]
+        .iter()
+        .scan(0, |sum, (_, b)| {
+            *sum += b.len();
+            Some(*sum)
+        })
+        .take_while(|&sum| sum <= read.len() as usize)
+        .count();
+    if let Some((next_base, next)) = model.batches.get(first + taken) {
+        let fits = read.len() as usize + next.len() <= budget;
+        let segment_starts = p.segment_base_offsets().contains(next_base);
+        assert!(
+            !fits || segment_starts,
+            "read({offset}, {max_bytes}) stopped at {} bytes although the next batch fits",
+            read.len()
+        );
+    }
 }
 
 fn run(seed: u64, flush: FlushPolicy) {

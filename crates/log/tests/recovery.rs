@@ -44,7 +44,7 @@ fn check_survivors(dir: &Path, batches: &[Vec<u8>], kept: usize, what: &str) {
         .sum();
     assert_eq!(p.offsets().log_end, end, "{what}");
     let read = if end > 0 {
-        p.read(0, 1 << 20).unwrap().bytes
+        p.read(0, 1 << 20).unwrap().to_vec().unwrap()
     } else {
         Vec::new()
     };
@@ -135,7 +135,7 @@ fn clean_restart_keeps_everything_and_indexes() {
     let mut offset = 0;
     for b in &batches {
         let read = p.read(offset, 0).unwrap();
-        assert_eq!(&read.bytes, b);
+        assert_eq!(&read.to_vec().unwrap(), b);
         offset += records::BatchHeader::parse(b).unwrap().offset_count();
     }
     assert_eq!(p.offsets().high_watermark, offset);
@@ -153,7 +153,7 @@ fn clean_restart_keeps_everything_and_indexes() {
     let p = store.topic("r").unwrap().partition(0).unwrap();
     assert_eq!(p.offsets().log_end, offset);
     let all = (0..offset)
-        .map(|o| p.read(o, 0).unwrap().bytes.len())
+        .map(|o| p.read(o, 0).unwrap().len() as usize)
         .all(|n| n > 0);
     assert!(all);
 }

@@ -161,7 +161,7 @@ fn retention_by_time_and_segment_ms() {
         "everything expired; log start moves to the end"
     );
     assert_eq!(p.segment_count(), 1);
-    assert!(p.read(offsets.log_end, 100).unwrap().bytes.is_empty());
+    assert!(p.read(offsets.log_end, 100).unwrap().is_empty());
     assert_eq!(
         p.append(&batch(99, 1, 0), 0).unwrap().base_offset,
         offsets.log_end

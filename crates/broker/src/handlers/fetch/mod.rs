@@ -7,6 +7,11 @@
 //! naming a session we never created gets FETCH_SESSION_ID_NOT_FOUND.
 //! Byte limits follow KIP-74: the first partition with data returns at least
 //! one whole batch even past `max_bytes`; later ones stop at the limit.
+//!
+//! Records are not read here: each partition answers with a range of a
+//! segment file, which `encode` sends to the socket by `sendfile`.
+
+pub(crate) mod encode;
 
 use crate::{errors, Broker};
 use bytes::Bytes;
@@ -15,7 +20,7 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use kafka_protocol::ResponseError;
-use log::{LogError, Partition, PartitionOffsets};
+use log::{FileRange, LogError, Partition, PartitionOffsets};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -36,10 +41,20 @@ struct Wanted {
     max_bytes: usize,
 }
 
-pub(crate) async fn handle(broker: &Broker, version: i16, request: FetchRequest) -> FetchResponse {
+/// The response, with empty placeholder records, and what goes in each
+/// partition's records field (`records[t][p]` for `responses[t].partitions[p]`).
+pub(crate) struct FetchAnswer {
+    pub response: FetchResponse,
+    pub records: Vec<Vec<Option<FileRange>>>,
+}
+
+pub(crate) async fn handle(broker: &Broker, version: i16, request: FetchRequest) -> FetchAnswer {
     if request.session_id != 0 {
-        return FetchResponse::default()
-            .with_error_code(ResponseError::FetchSessionIdNotFound.code());
+        return FetchAnswer {
+            response: FetchResponse::default()
+                .with_error_code(ResponseError::FetchSessionIdNotFound.code()),
+            records: Vec::new(),
+        };
     }
     let wanted = resolve(broker, version, &request.topics);
     let mut watches: Vec<watch::Receiver<i64>> = wanted
@@ -60,11 +75,7 @@ pub(crate) async fn handle(broker: &Broker, version: i16, request: FetchRequest)
         let done =
             bytes_total >= min_bytes || failed || watches.is_empty() || Instant::now() >= deadline;
         if done || !wait_for_append(&mut watches, deadline).await {
-            return FetchResponse::default().with_responses(group_by_topic(
-                version,
-                &request.topics,
-                partitions,
-            ));
+            return group_by_topic(version, &request.topics, partitions);
         }
     }
 }
@@ -110,14 +121,14 @@ fn wanted_partition(
     }
 }
 
+/// One partition's answer: its topic's position in the request, the
+/// response fields, and its records.
+type Answered = (usize, PartitionData, Option<FileRange>);
+
 /// Reads every wanted partition within the byte budget. Returns the partition
-/// answers (with their topic's position), the record bytes gathered, and
-/// whether any partition failed (which ends the long poll, as in Kafka).
-fn read_all(
-    wanted: &[Wanted],
-    max_bytes: usize,
-    committed: bool,
-) -> (Vec<(usize, PartitionData)>, usize, bool) {
+/// answers, the record bytes gathered, and whether any partition failed
+/// (which ends the long poll, as in Kafka).
+fn read_all(wanted: &[Wanted], max_bytes: usize, committed: bool) -> (Vec<Answered>, usize, bool) {
     let mut remaining = max_bytes;
     let mut bytes_total = 0;
     let mut failed = false;
@@ -126,31 +137,33 @@ fn read_all(
         let data = PartitionData::default()
             .with_partition_index(w.index)
             .with_preferred_read_replica(BrokerId(-1))
-            .with_aborted_transactions(committed.then(Vec::new));
-        let data = match &w.partition {
+            .with_aborted_transactions(committed.then(Vec::new))
+            .with_records(Some(Bytes::new()));
+        let (data, records) = match &w.partition {
             Err(error) => {
                 failed = true;
-                data.with_error_code(error.code())
+                (data.with_error_code(error.code()), None)
             }
             Ok(partition) => {
                 let first = bytes_total == 0;
                 let limit = w.max_bytes.min(remaining);
                 match read_one(partition, w.fetch_offset, limit, first) {
                     Ok((offsets, records)) => {
-                        bytes_total += records.len();
-                        remaining = remaining.saturating_sub(records.len());
-                        with_offsets(data, offsets).with_records(Some(records))
+                        let len = records.as_ref().map_or(0, |r| r.len as usize);
+                        bytes_total += len;
+                        remaining = remaining.saturating_sub(len);
+                        (with_offsets(data, offsets), records)
                     }
                     Err(error) => {
                         failed = true;
-                        with_offsets(data, partition.offsets())
-                            .with_error_code(errors::code(&error))
-                            .with_records(Some(Bytes::new()))
+                        let data = with_offsets(data, partition.offsets())
+                            .with_error_code(errors::code(&error));
+                        (data, None)
                     }
                 }
             }
         };
-        out.push((w.topic, data));
+        out.push((w.topic, data, records));
     }
     (out, bytes_total, failed)
 }
@@ -167,7 +180,7 @@ fn read_one(
     offset: i64,
     limit: usize,
     first: bool,
-) -> Result<(PartitionOffsets, Bytes), LogError> {
+) -> Result<(PartitionOffsets, Option<FileRange>), LogError> {
     if limit == 0 && !first {
         // Budget spent: report offsets without reading, but still flag an
         // out-of-range position so the client can reset.
@@ -179,17 +192,13 @@ fn read_one(
                 log_end: offsets.log_end,
             });
         }
-        return Ok((offsets, Bytes::new()));
+        return Ok((offsets, None));
     }
     let result = partition.read(offset, limit.max(1))?;
     // Past the first partition with data, a batch that does not fit waits
     // for the next fetch (KIP-74 only guarantees progress on one).
-    let bytes = if !first && result.bytes.len() > limit {
-        Bytes::new()
-    } else {
-        Bytes::from(result.bytes)
-    };
-    Ok((result.offsets, bytes))
+    let records = result.records.filter(|r| first || r.len <= limit as u64);
+    Ok((result.offsets, records))
 }
 
 /// Waits until a watched high watermark moves or the deadline passes.
@@ -204,11 +213,7 @@ async fn wait_for_append(watches: &mut [watch::Receiver<i64>], deadline: Instant
     }
 }
 
-fn group_by_topic(
-    version: i16,
-    topics: &[FetchTopic],
-    partitions: Vec<(usize, PartitionData)>,
-) -> Vec<FetchableTopicResponse> {
+fn group_by_topic(version: i16, topics: &[FetchTopic], partitions: Vec<Answered>) -> FetchAnswer {
     let mut responses: Vec<FetchableTopicResponse> = topics
         .iter()
         .map(|t| {
@@ -220,8 +225,13 @@ fn group_by_topic(
             }
         })
         .collect();
-    for (topic, data) in partitions {
+    let mut records: Vec<Vec<Option<FileRange>>> = vec![Vec::new(); topics.len()];
+    for (topic, data, range) in partitions {
         responses[topic].partitions.push(data);
+        records[topic].push(range);
     }
-    responses
+    FetchAnswer {
+        response: FetchResponse::default().with_responses(responses),
+        records,
+    }
 }
