@@ -1,12 +1,26 @@
 //! Flush policy and group commit. One flusher thread per store waits until
 //! partitions are marked dirty, takes the whole dirty set as one numbered
-//! cycle, fdatasyncs each dirty file once (outside partition locks), then
+//! cycle, makes every dirty file durable (outside partition locks), then
 //! publishes the cycle number through a watch channel that produce requests
 //! await. What a partition syncs, and how its high watermark moves, lives in
 //! `partition.rs`.
+//!
+//! A cycle with few files fdatasyncs each. Every fdatasync ends with its own
+//! disk cache flush, so with many dirty files (many partitions written at
+//! once) the cycle instead calls syncfs(2) once on the data directory's
+//! filesystem: all writeback is queued together and the cache is flushed
+//! once. Measured on the 2-core VM: 64 files of 16 KiB took 25 ms by
+//! fdatasync and 2.2 ms by syncfs; one file 0.4 ms and 1.1 ms. syncfs also
+//! writes back other dirty data on that filesystem, so a data directory on
+//! a disk shared with heavy writers makes commits slower; a write error on
+//! that filesystem fails the cycle just as a failed fdatasync does.
 
+use crate::partition::FlushPlan;
 use crate::{LogError, Partition};
+use std::fs::File;
 use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -49,6 +63,10 @@ impl std::str::FromStr for FlushPolicy {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlushTicket(pub(crate) Option<u64>);
 
+/// Cycles with at least this many files to sync on the data directory's
+/// filesystem use one syncfs instead of one fdatasync per file.
+const SYNCFS_MIN_FILES: usize = 4;
+
 /// What waiters can observe about flush cycles.
 #[derive(Debug, Clone, Default)]
 struct Durability {
@@ -73,11 +91,20 @@ pub(crate) struct Flusher {
     wake: Condvar,
     durable_tx: watch::Sender<Durability>,
     fdatasync_count: AtomicU64,
+    /// The data directory and its filesystem's `st_dev`, for syncfs.
+    filesystem: Option<(File, u64)>,
 }
 
 impl Flusher {
-    pub fn new(policy: FlushPolicy) -> Arc<Flusher> {
+    /// `data_dir` is where syncfs applies; without it (or if it cannot be
+    /// opened) every file is fdatasynced on its own.
+    pub fn new(policy: FlushPolicy, data_dir: Option<&Path>) -> Arc<Flusher> {
         let (durable_tx, _) = watch::channel(Durability::default());
+        let filesystem = data_dir.and_then(|dir| {
+            let file = File::open(dir).ok()?;
+            let device = file.metadata().ok()?.dev();
+            Some((file, device))
+        });
         Arc::new(Flusher {
             policy,
             state: Mutex::new(FlushState {
@@ -88,6 +115,7 @@ impl Flusher {
             wake: Condvar::new(),
             durable_tx,
             fdatasync_count: AtomicU64::new(0),
+            filesystem,
         })
     }
 
@@ -128,17 +156,10 @@ impl Flusher {
         loop {
             let (batch, generation, stopping) = self.next_cycle(last_cycle);
             last_cycle = Instant::now();
-            let mut failure: Option<Arc<str>> = None;
-            for partition in &batch {
-                if let Err(e) = partition.flush(self.as_ref()) {
-                    tracing::error!(
-                        dir = %partition.dir().display(),
-                        error = %e,
-                        "fdatasync failed: the disk may have lost acknowledged writes; refusing further durability claims"
-                    );
-                    failure = Some(Arc::from(e.to_string()));
-                }
-            }
+            let failure = self
+                .sync_cycle(&batch)
+                .err()
+                .map(|e| Arc::from(e.to_string()));
             self.durable_tx.send_modify(|d| {
                 if failure.is_some() && d.failure.is_none() {
                     d.failure = failure.clone();
@@ -152,6 +173,48 @@ impl Flusher {
                 return;
             }
         }
+    }
+
+    /// Makes one cycle's partitions durable and moves their durable ends.
+    /// Every partition is attempted; the first error is returned.
+    fn sync_cycle(&self, batch: &[Arc<Partition>]) -> Result<(), LogError> {
+        let plans: Vec<FlushPlan> = batch.iter().map(|p| p.begin_flush()).collect();
+        let device = self.filesystem.as_ref().map(|(_, device)| *device);
+        let shared = |p: &Partition| Some(p.device) == device;
+        let shared_files: usize = batch
+            .iter()
+            .zip(&plans)
+            .filter(|(p, _)| shared(p))
+            .map(|(_, plan)| plan.file_count())
+            .sum();
+        let mut synced_together = None;
+        if shared_files >= SYNCFS_MIN_FILES {
+            if let Some((dir, _)) = &self.filesystem {
+                let result = rustix::fs::syncfs(dir).map_err(io::Error::from);
+                self.note_fdatasync();
+                synced_together = Some(result);
+            }
+        }
+        let mut first_error = None;
+        for (partition, plan) in batch.iter().zip(plans) {
+            let synced = match &synced_together {
+                Some(result) if shared(partition) => result
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|e| LogError::Io(io::Error::new(e.kind(), format!("syncfs: {e}")))),
+                _ => partition.sync_each(&plan, self),
+            };
+            let result = synced.and_then(|()| partition.finish_flush(plan, self));
+            if let Err(e) = result {
+                tracing::error!(
+                    dir = %partition.dir().display(),
+                    error = %e,
+                    "sync failed: the disk may have lost acknowledged writes; refusing further durability claims"
+                );
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Waits for work (or the interval), then takes the dirty set.

@@ -13,7 +13,7 @@ use crate::segment::{find_batch, read_header, Segment, SEGMENT_BYTES_MAX};
 use crate::{FlushPolicy, FlushTicket, LogError, TopicConfig};
 use records::{BatchHeader, BatchIter, Records, BATCH_HEADER_BYTES};
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
@@ -202,12 +202,30 @@ pub struct Partition {
     config: Arc<RwLock<TopicConfig>>,
     index_interval_bytes: u32,
     flusher: Arc<Flusher>,
+    /// The filesystem the partition's directory is on (`st_dev`), so the
+    /// flusher knows whether one syncfs of the data directory covers it.
+    pub(crate) device: u64,
     this: Weak<Partition>,
     /// Whether the flusher's dirty set holds this partition (guarded by the
     /// flusher's lock).
     pub(crate) flush_queued: AtomicBool,
     state: Mutex<State>,
     high_watermark_tx: watch::Sender<i64>,
+}
+
+/// One partition's part of a flush cycle; see [`Partition::begin_flush`].
+pub(crate) struct FlushPlan {
+    files: Vec<Arc<File>>,
+    end: Boundary,
+    sealed_synced: bool,
+    sync_dir: bool,
+}
+
+impl FlushPlan {
+    /// Files to sync, the directory counted as one.
+    pub(crate) fn file_count(&self) -> usize {
+        self.files.len() + usize::from(self.sync_dir)
+    }
 }
 
 /// Size of one append, for the roll decision.
@@ -271,12 +289,14 @@ impl Partition {
             write_recovery_point(&params.dir, &state)?;
         }
         let (high_watermark_tx, _) = watch::channel(state.high_watermark.offset);
+        let device = std::fs::metadata(&params.dir)?.dev();
         Ok(Arc::new_cyclic(|this| Partition {
             id: params.id,
             dir: params.dir,
             config: params.config,
             index_interval_bytes: params.index_interval_bytes,
             flusher: params.flusher,
+            device,
             this: this.clone(),
             flush_queued: AtomicBool::new(false),
             state: Mutex::new(state),
@@ -498,26 +518,53 @@ impl Partition {
     /// segments and the active segment's new bytes without holding the lock,
     /// then advance the durable prefix (and, under `Always`, the high
     /// watermark), and now and then persist the recovery point.
+    /// Makes everything appended so far durable (one partition's share of
+    /// a flush cycle, for callers outside the flusher thread).
     pub(crate) fn flush(&self, flusher: &Flusher) -> Result<(), LogError> {
-        let (files, end, sealed_synced, sync_dir) = {
-            let mut state = self.lock();
-            let sync_dir = std::mem::take(&mut state.dir_unsynced);
-            let mut files = std::mem::take(&mut state.unsynced);
-            let sealed_synced = !files.is_empty();
-            let end = state.end();
-            if end != state.durable {
-                files.push(state.active().log.clone());
-            }
-            (files, end, sealed_synced, sync_dir)
-        };
-        for file in &files {
+        let plan = self.begin_flush();
+        self.sync_each(&plan, flusher)?;
+        self.finish_flush(plan, flusher)
+    }
+
+    /// What a flush must make durable, taken from the state: the files
+    /// written since the last flush and the end they reach.
+    pub(crate) fn begin_flush(&self) -> FlushPlan {
+        let mut state = self.lock();
+        let sync_dir = std::mem::take(&mut state.dir_unsynced);
+        let mut files = std::mem::take(&mut state.unsynced);
+        let sealed_synced = !files.is_empty();
+        let end = state.end();
+        if end != state.durable {
+            files.push(state.active().log.clone());
+        }
+        FlushPlan {
+            files,
+            end,
+            sealed_synced,
+            sync_dir,
+        }
+    }
+
+    /// fdatasyncs the plan's files (and the directory if entries changed)
+    /// one by one.
+    pub(crate) fn sync_each(&self, plan: &FlushPlan, flusher: &Flusher) -> Result<(), LogError> {
+        for file in &plan.files {
             file.sync_data()?;
             flusher.note_fdatasync();
         }
-        if sync_dir {
+        if plan.sync_dir {
             checkpoint::sync_dir_at(&self.dir)?;
             flusher.note_fdatasync();
         }
+        Ok(())
+    }
+
+    /// Called once the plan's files are on disk: moves the durable end and,
+    /// under `Always`, the high watermark; writes the recovery point when due.
+    pub(crate) fn finish_flush(&self, plan: FlushPlan, flusher: &Flusher) -> Result<(), LogError> {
+        let FlushPlan {
+            end, sealed_synced, ..
+        } = plan;
         let mut state = self.lock();
         if end.offset >= state.durable.offset {
             state.durable = end;

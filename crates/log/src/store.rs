@@ -162,7 +162,7 @@ impl Store {
         let producer_ids = ProducerIds::open(&data_dir)?;
         let clean_marker = data_dir.join(CLEAN_SHUTDOWN_FILE);
         let clean = clean_marker.exists();
-        let flusher = Flusher::new(options.flush);
+        let flusher = Flusher::new(options.flush, Some(&data_dir));
         let store = Store {
             options,
             cluster_id,

@@ -58,6 +58,44 @@ fn concurrent_appends_share_fdatasyncs() {
     }
 }
 
+/// A cycle with many dirty partitions makes them durable with one syncfs
+/// of the data directory's filesystem rather than one fdatasync each.
+#[test]
+fn many_dirty_partitions_are_synced_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), FlushPolicy::Always, TopicConfig::default());
+    const PARTITIONS: u32 = 32;
+    let topic = store
+        .create_topic("wide", PARTITIONS, no_overrides())
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    for round in 0..3u64 {
+        let syncs_before = store.fdatasync_count();
+        let tickets: Vec<_> = topic
+            .partitions()
+            .iter()
+            .map(|p| p.append(&batch(round, 2, 0), 0).unwrap().ticket)
+            .collect();
+        runtime.block_on(async {
+            for ticket in tickets {
+                store.wait_durable(ticket).await.unwrap();
+            }
+        });
+        let syncs = store.fdatasync_count() - syncs_before;
+        assert!(
+            syncs < PARTITIONS as u64,
+            "round {round}: {syncs} syncs for {PARTITIONS} dirty partitions"
+        );
+        for p in topic.partitions() {
+            let offsets = p.offsets();
+            assert_eq!(offsets.high_watermark, offsets.log_end);
+            assert_eq!(offsets.log_end, 2 * (round as i64 + 1));
+        }
+    }
+}
+
 #[test]
 fn high_watermark_watch_wakes_on_durable_append() {
     let dir = tempfile::tempdir().unwrap();
