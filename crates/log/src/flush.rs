@@ -93,12 +93,18 @@ pub(crate) struct Flusher {
     fdatasync_count: AtomicU64,
     /// The data directory and its filesystem's `st_dev`, for syncfs.
     filesystem: Option<(File, u64)>,
+    /// See [`crate::StoreOptions::page_cache_window_bytes`].
+    cache_window_bytes: Option<u64>,
 }
 
 impl Flusher {
     /// `data_dir` is where syncfs applies; without it (or if it cannot be
     /// opened) every file is fdatasynced on its own.
-    pub fn new(policy: FlushPolicy, data_dir: Option<&Path>) -> Arc<Flusher> {
+    pub fn new(
+        policy: FlushPolicy,
+        data_dir: Option<&Path>,
+        cache_window_bytes: Option<u64>,
+    ) -> Arc<Flusher> {
         let (durable_tx, _) = watch::channel(Durability::default());
         let filesystem = data_dir.and_then(|dir| {
             let file = File::open(dir).ok()?;
@@ -116,7 +122,14 @@ impl Flusher {
             durable_tx,
             fdatasync_count: AtomicU64::new(0),
             filesystem,
+            cache_window_bytes,
         })
+    }
+
+    /// How much of each partition's newest synced data stays in the page
+    /// cache; `None` leaves the cache to the kernel.
+    pub fn cache_window_bytes(&self) -> Option<u64> {
+        self.cache_window_bytes
     }
 
     pub fn policy(&self) -> FlushPolicy {

@@ -572,6 +572,10 @@ impl Partition {
         if flusher.policy() == FlushPolicy::Always {
             self.advance_high_watermark(&mut state, end);
         }
+        let to_drop = match flusher.cache_window_bytes() {
+            Some(window) if !state.deleted => cache_ranges_to_drop(&mut state, window),
+            _ => Vec::new(),
+        };
         let due = state
             .last_recovery_point
             .is_none_or(|t| t.elapsed() >= RECOVERY_POINT_INTERVAL);
@@ -584,6 +588,12 @@ impl Partition {
             if state.producers.dirty || stale {
                 write_producer_snapshot(&self.dir, &mut state)?;
             }
+        }
+        drop(state);
+        for (file, position, len) in to_drop {
+            let advice = rustix::fs::Advice::DontNeed;
+            // Advice only: if the kernel declines, the pages stay cached.
+            let _ = rustix::fs::fadvise(&*file, position, std::num::NonZeroU64::new(len), advice);
         }
         Ok(())
     }
@@ -782,6 +792,47 @@ fn check_producers(
         Verdict::Append(updates) => ProducerCheck::Append(updates),
         Verdict::Duplicate(original) => ProducerCheck::Duplicate(original),
     })
+}
+
+/// Synced bytes are dropped from the page cache in steps of at least this
+/// much, so a busy partition makes a few fadvise calls a second, not one per
+/// flush.
+const CACHE_DROP_STEP_BYTES: u64 = 4 << 20;
+
+/// The ranges of synced data that lie more than `window` bytes behind the
+/// durable end, not yet dropped from the page cache; marks them dropped.
+/// Only whole segments behind the durable one, once that segment alone
+/// holds the window, and the durable segment's own prefix are considered,
+/// so a partition keeps between `window` and `window` + one segment cached.
+fn cache_ranges_to_drop(state: &mut State, window: u64) -> Vec<(Arc<File>, u64, u64)> {
+    let durable = state.durable;
+    let mut ranges = Vec::new();
+    let Some(current) = state
+        .segments
+        .iter()
+        .rposition(|s| s.base_offset == durable.segment_base)
+    else {
+        return ranges;
+    };
+    if durable.position >= window {
+        // Older segments were dropped in order: walk back to the first done.
+        for segment in state.segments[..current].iter_mut().rev() {
+            if segment.cache_dropped_to >= segment.size_bytes {
+                break;
+            }
+            let from = segment.cache_dropped_to;
+            ranges.push((segment.log.clone(), from, segment.size_bytes - from));
+            segment.cache_dropped_to = segment.size_bytes;
+        }
+    }
+    let segment = &mut state.segments[current];
+    let keep_from = durable.position.saturating_sub(window);
+    if keep_from >= segment.cache_dropped_to + CACHE_DROP_STEP_BYTES {
+        let from = segment.cache_dropped_to;
+        ranges.push((segment.log.clone(), from, keep_from - from));
+        segment.cache_dropped_to = keep_from;
+    }
+    ranges
 }
 
 /// The end of the last whole batch that ends at or before `end`, walking

@@ -48,6 +48,9 @@ pub(crate) struct Segment {
     /// False for a sealed segment opened lazily: its index files are read
     /// on first lookup, so start-up does not grow with the log's size.
     pub indexes_loaded: bool,
+    /// Bytes below this have been dropped from the page cache (see
+    /// `Partition::cache_ranges_to_drop`); in memory only.
+    pub cache_dropped_to: u64,
 }
 
 /// Reads the header of the batch at `position`.
@@ -90,6 +93,7 @@ impl Segment {
             max_timestamp_batch_offset: base_offset,
             first_batch_ms: None,
             indexes_loaded: true,
+            cache_dropped_to: 0,
         }
     }
 

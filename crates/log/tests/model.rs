@@ -77,7 +77,12 @@ fn check_read(p: &Partition, model: &Model, offset: i64, max_bytes: usize) {
     }
 }
 
-fn run(seed: u64, flush: FlushPolicy) {
+fn run(seed: u64, flush: FlushPolicy, cache_window: Option<u64>) {
+    let open = |dir: &std::path::Path, flush, defaults| {
+        let mut options = options(dir, flush, defaults);
+        options.page_cache_window_bytes = cache_window;
+        Store::open(options).expect("open store")
+    };
     let mut rng = StdRng::seed_from_u64(seed);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -186,16 +191,24 @@ fn apply_log_start(model: &mut Model, start: i64) {
 #[test]
 fn model_never() {
     for seed in 0..4 {
-        run(seed, FlushPolicy::Never);
+        run(seed, FlushPolicy::Never, None);
     }
 }
 
 #[test]
 fn model_always() {
-    run(21, FlushPolicy::Always);
+    run(21, FlushPolicy::Always, None);
 }
 
 #[test]
 fn model_interval() {
-    run(11, FlushPolicy::IntervalMs(1));
+    run(11, FlushPolicy::IntervalMs(1), None);
+}
+
+/// Dropping synced bytes from the page cache right away changes nothing a
+/// reader sees.
+#[test]
+fn model_always_dropping_page_cache() {
+    run(5, FlushPolicy::Always, Some(0));
+    run(6, FlushPolicy::IntervalMs(1), Some(600));
 }

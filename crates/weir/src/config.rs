@@ -23,6 +23,8 @@ pub const DATA_DIR_DEFAULT: &str = "./weir-data";
 pub const INDEX_INTERVAL_BYTES_DEFAULT: u32 = 4096;
 /// Most partitions one broker holds across all topics, by default.
 pub const PARTITIONS_MAX_DEFAULT: u32 = 10_000;
+/// Largest page-cache window: 1 TiB, far beyond any machine's memory.
+const PAGE_CACHE_WINDOW_MIB_MAX: i64 = 1 << 20;
 /// Largest TOML file read; a config file is a few hundred bytes.
 const CONFIG_FILE_BYTES_MAX: u64 = 1024 * 1024;
 
@@ -117,6 +119,16 @@ pub struct ServeArgs {
     /// Most partitions across all topics [default: 10000]
     #[arg(long, env = "WEIR_PARTITIONS_MAX", value_name = "N")]
     pub partitions_max: Option<u32>,
+    /// Keep only each partition's newest MIB of synced data in the page
+    /// cache, dropping older data once it is on disk; -1 leaves caching to
+    /// the kernel [default: -1]
+    #[arg(
+        long,
+        env = "WEIR_PAGE_CACHE_WINDOW_MIB",
+        value_name = "MIB",
+        allow_negative_numbers = true
+    )]
+    pub page_cache_window_mib: Option<i64>,
     /// Largest request frame accepted [default: 104857600 (100 MiB)]
     #[arg(long, env = "WEIR_REQUEST_BYTES_MAX", value_name = "BYTES")]
     pub request_bytes_max: Option<usize>,
@@ -173,6 +185,7 @@ pub struct FileConfig {
     pub max_message_bytes: Option<usize>,
     pub index_interval_bytes: Option<u32>,
     pub partitions_max: Option<u32>,
+    pub page_cache_window_mib: Option<i64>,
     pub request_bytes_max: Option<usize>,
     pub connections_max: Option<usize>,
     pub in_flight_per_connection_max: Option<usize>,
@@ -352,9 +365,22 @@ fn resolve_store(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<StoreOpt
             INDEX_INTERVAL_BYTES_DEFAULT
         ),
         partitions_max: pick!(args, file, partitions_max, PARTITIONS_MAX_DEFAULT),
+        page_cache_window_bytes: page_cache_window(args, file)?,
     };
     validate_store(&store)?;
     Ok(store)
+}
+
+/// `page_cache_window_mib` in bytes; -1 (the default) is `None`.
+fn page_cache_window(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Option<u64>> {
+    let mib = pick!(args, file, page_cache_window_mib, -1);
+    check(
+        (-1..=PAGE_CACHE_WINDOW_MIB_MAX).contains(&mib),
+        "page_cache_window_mib",
+        &format!("must be -1 (off) or 0..={PAGE_CACHE_WINDOW_MIB_MAX}"),
+        mib,
+    )?;
+    Ok(u64::try_from(mib).ok().map(|mib| mib << 20))
 }
 
 fn resolve_topic_defaults(args: &ServeArgs, file: &FileConfig) -> TopicConfig {

@@ -295,6 +295,7 @@ pub(crate) mod test_support {
             defaults,
             index_interval_bytes: 4096,
             partitions_max: 10_000,
+            page_cache_window_bytes: None,
         };
         let store: Arc<Store> = Store::open(options).expect("open store");
         let broker = Broker {

@@ -36,6 +36,7 @@ impl TestBroker {
             defaults: TopicConfig::default(),
             index_interval_bytes: 4096,
             partitions_max: 1000,
+            page_cache_window_bytes: None,
         })
         .unwrap();
         let config = BrokerConfig {

@@ -14,6 +14,7 @@ pub fn options(dir: &Path, flush: FlushPolicy, defaults: TopicConfig) -> StoreOp
         defaults,
         index_interval_bytes: 256,
         partitions_max: 1000,
+        page_cache_window_bytes: None,
     }
 }
 

@@ -163,6 +163,18 @@ fn rows() -> Vec<Row> {
             get: |s| s.store.partitions_max.to_string(),
         },
         Row {
+            key: "page_cache_window_mib",
+            flag: "1",
+            env: "2",
+            file: "3",
+            expect: ["1048576", "2097152", "3145728", "None"],
+            get: |s| {
+                s.store
+                    .page_cache_window_bytes
+                    .map_or("None".to_string(), |b| b.to_string())
+            },
+        },
+        Row {
             key: "request_bytes_max",
             flag: "1000",
             env: "2000",
@@ -301,6 +313,12 @@ fn bad_inputs_are_errors_naming_the_setting() {
         (&["--replication-factor-policy", "maybe"], "", "maybe"),
         (&["--num-partitions", "x"], "", "num-partitions"),
         (&["--node-id", "-1"], "", "node_id"),
+        (&[], "page_cache_window_mib = -2", "page_cache_window_mib"),
+        (
+            &["--page-cache-window-mib", "1048577"],
+            "",
+            "page_cache_window_mib",
+        ),
     ];
     for (flags, file, needle) in cases {
         let flags: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
@@ -322,6 +340,7 @@ fn good_inputs_parse() {
         (&["--listen", "[::1]:0"], ""),
         (&["--auto-create-topics", "1"], ""),
         (&["--retention-bytes", "-1"], ""),
+        (&["--page-cache-window-mib", "0"], ""),
         (&[], "# comment only\n"),
         (
             &[],
