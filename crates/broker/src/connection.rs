@@ -18,10 +18,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
-/// Frames are read into memory in steps of this size, so a client that
-/// announces a large frame and sends little costs little.
-const READ_CHUNK_BYTES: usize = 64 * 1024;
-
 /// Why the reader stopped.
 #[derive(Debug, thiserror::Error)]
 enum FrameError {
@@ -100,11 +96,19 @@ fn log_reject(peer: Option<std::net::SocketAddr>, reject: &Reject) {
 /// Reads frames until EOF or a rule is broken. Sending blocks while the
 /// in-flight limit is reached, which stops reading from the socket: TCP then
 /// slows the client down.
+///
+/// Frames are read into one buffer per connection and split off it, so once
+/// a request is answered and its frame dropped, the next frame reuses that
+/// memory instead of faulting in fresh pages. Room for a whole frame is
+/// reserved up front: that is address space only, and pages are touched as
+/// bytes arrive, so a client that announces a large frame and sends little
+/// costs little.
 async fn read_frames(
     mut reader: impl AsyncRead + Unpin,
     request_bytes_max: usize,
     frames: mpsc::Sender<Bytes>,
 ) -> Result<(), FrameError> {
+    let mut buf = BytesMut::new();
     loop {
         let mut prefix = [0u8; 4];
         let got = reader.read(&mut prefix).await?;
@@ -123,28 +127,18 @@ async fn read_frames(
             .ok()
             .filter(|&n| n >= dispatch::HEADER_PREFIX_BYTES && n <= request_bytes_max)
             .ok_or(FrameError::BadLength(length.into(), request_bytes_max))?;
-        let frame = read_exactly(&mut reader, length).await?;
+        buf.reserve(length);
+        while buf.len() < length {
+            let mut limited = (&mut reader).take((length - buf.len()) as u64);
+            if limited.read_buf(&mut buf).await? == 0 {
+                return Err(FrameError::Truncated);
+            }
+        }
+        let frame = buf.split_to(length).freeze();
         if frames.send(frame).await.is_err() {
             return Ok(()); // the connection is shutting down
         }
     }
-}
-
-/// Reads `length` bytes, growing the buffer only as bytes arrive.
-async fn read_exactly(
-    reader: &mut (impl AsyncRead + Unpin),
-    length: usize,
-) -> Result<Bytes, FrameError> {
-    let mut buf = BytesMut::with_capacity(length.min(READ_CHUNK_BYTES));
-    while buf.len() < length {
-        let want = (length - buf.len()).min(READ_CHUNK_BYTES);
-        buf.reserve(want);
-        let mut limited = (&mut *reader).take(want as u64);
-        if limited.read_buf(&mut buf).await? == 0 {
-            return Err(FrameError::Truncated);
-        }
-    }
-    Ok(buf.freeze())
 }
 
 #[cfg(test)]
