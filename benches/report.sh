@@ -73,6 +73,11 @@ write_report() {
     consume_ratio=$(ratio "$(j consume1 .mb_per_s)" "$(j durable .mb_per_s)")
     groups_cost=$(ratio "$(j consume5 .seconds)" "$(j consume1 .seconds)")
     p99_ratio=$(ratio "$(j e2e .produce_latency_us.p99_us)" "$sync_p99")
+    local window_frac window_consume_ratio window_p99_ratio light_p99_ratio
+    window_frac=$(j window "[.vs_limits[] | select(.limit == \"fdatasync'd sequential write\") | .fraction] | first")
+    window_consume_ratio=$(ratio "$(j consume1_window .mb_per_s)" "$(j window .mb_per_s)")
+    window_p99_ratio=$(ratio "$(j e2e_window .produce_latency_us.p99_us)" "$sync_p99")
+    light_p99_ratio=$(ratio "$(j e2e_light .produce_latency_us.p99_us)" "$sync_p99")
     rss_steady=$(rss durable idle-many)
     startup_s=$(awk -v m="$startup_clean_ms" 'BEGIN { printf "%.3f", m / 1000 }')
     local gib
@@ -106,6 +111,10 @@ $(produce_row small "100 B × 8 partitions, acks=all, flush=always, max rate")
 | 1 group reads the 1 KiB topic ($(j consume1 .records_per_group) records) | $(throughput consume1) in $(num "$(j consume1 .seconds)" '%.2f') s | $(pct consume1 "loopback TCP") of loopback TCP |
 | 5 groups read the same topic at once | $(throughput consume5) in total, in $(num "$(j consume5 .seconds)" '%.2f') s | $(pct consume5 "loopback TCP") of loopback TCP |
 | end-to-end at $(j e2e .target_records_per_s) records/s (50% of durable max; achieved $(num "$(j e2e .records_per_s)" '%.0f')), 1 KiB, acks=all, 8 partitions | produce $(lat e2e produce_latency_us); end-to-end $(lat e2e e2e_latency_us) | produce p99 = $(times e2e "produce p99"), end-to-end p99 = $(times e2e "end-to-end p99") fdatasync p99 |
+| end-to-end at 1000 records/s, linger.ms=0 (no load) | produce $(lat e2e_light produce_latency_us); end-to-end $(lat e2e_light e2e_latency_us) | produce p99 = $(times e2e_light "produce p99") fdatasync p99 |
+$(produce_row window "1 KiB × 8 partitions, acks=all, flush=always, \`--page-cache-window-mib 64\`, max rate")
+| 1 group reads that topic ($(j consume1_window .records_per_group) records, mostly from disk) | $(throughput consume1_window) in $(num "$(j consume1_window .seconds)" '%.2f') s | $(pct consume1_window "loopback TCP") of loopback TCP |
+| end-to-end at $(j e2e_window .target_records_per_s) records/s (50% of the window max), same settings | produce $(lat e2e_window produce_latency_us); end-to-end $(lat e2e_window e2e_latency_us) | produce p99 = $(times e2e_window "produce p99") fdatasync p99 |
 | $(j many .partitions) partitions, 100k keyed 1 KiB records | $(throughput many) | $(pct many "fdatasync'd sequential write") of fdatasync'd write |
 | broker RSS, flush=always run | peak $(rss durable); idle after the $(j many .partitions)-partition workload $rss_steady | |
 | broker RSS, flush=never run | peak $(rss never) | |
@@ -115,10 +124,10 @@ $(produce_row small "100 B × 8 partitions, acks=all, flush=always, max rate")
 
 | target | measured | verdict |
 |---|---|---|
-| durable 1 KiB produce ≥ 60% of fdatasync'd sequential write | $(num "$durable_frac" '%.2f') | $(verdict "$durable_frac" ">=" 0.6) |
-| consume ≥ 2× durable produce (MB/s) | $consume_ratio× | $(verdict "$consume_ratio" ">=" 2) |
+| durable 1 KiB produce ≥ 60% of fdatasync'd sequential write | $(num "$durable_frac" '%.2f') (with the 64 MiB window: $(num "$window_frac" '%.2f')) | $(verdict "$durable_frac" ">=" 0.6) (window: $(verdict "$window_frac" ">=" 0.6)) |
+| consume ≥ 2× durable produce (MB/s) | $consume_ratio× (window: $window_consume_ratio×) | $(verdict "$consume_ratio" ">=" 2) (window: $(verdict "$window_consume_ratio" ">=" 2)) |
 | 5 groups cost ≤ 1.5× one group (wall time to read the topic) | $groups_cost× | $(verdict "$groups_cost" "<=" 1.5) |
-| p99 produce latency at 50% of max durable rate ≤ 2.5× fdatasync p99 | $p99_ratio× | $(verdict "$p99_ratio" "<=" 2.5) |
+| p99 produce latency at 50% of max durable rate ≤ 2.5× fdatasync p99 | $p99_ratio× (window: $window_p99_ratio×; at 1000 records/s: $light_p99_ratio×) | $(verdict "$p99_ratio" "<=" 2.5) (window: $(verdict "$window_p99_ratio" "<=" 2.5)) |
 | broker RSS ≤ 64 MiB steady with 1,000 partitions ($(j many .partitions) measured) | $rss_steady | $(verdict "${rss_steady% MiB}" "<=" 64) |
 | start-up after 5 GiB < 1 s (${gib} GiB measured) | ${startup_s} s | $(verdict "$startup_s" "<=" 1) |
 
@@ -126,7 +135,7 @@ $(produce_row small "100 B × 8 partitions, acks=all, flush=always, max rate")
 
 $(for c in "${commands[@]}"; do echo "- $c"; done)
 
-Broker: \`weir serve --listen 127.0.0.1:0 --data-dir <temp> [--flush never]\`; RSS from \`/proc/<pid>/status\` every 200 ms.
+Broker: \`weir serve --listen 127.0.0.1:0 --data-dir <temp> [--flush never | --page-cache-window-mib 64]\`; RSS from \`/proc/<pid>/status\` every 200 ms.
 EOF
     if [[ -s $work/failures ]]; then
         printf '\n## Failures\n\n'

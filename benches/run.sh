@@ -161,12 +161,38 @@ say "e2e: 1 KiB at $e2e_rate records/s (50% of durable max), ${seconds}s"
 run_logged e2e "$weir" bench e2e --topic e2e --partitions 8 --record-bytes 1024 --acks all \
     --rate "$e2e_rate" --duration-secs "$seconds" --json
 
+phase e2e-light
+say "e2e: 1 KiB at 1000 records/s, linger.ms=0 (latency without load), ${seconds}s"
+run_logged e2e_light "$weir" bench e2e --topic e2e-light --partitions 8 --record-bytes 1024 \
+    --acks all --rate 1000 --linger-ms 0 --duration-secs "$seconds" --json
+
 phase many-partitions
 say "produce: $many_partitions partitions, 100k keyed 1 KiB records"
 run_logged many "$weir" bench produce --topic many --partitions "$many_partitions" \
     --record-bytes 1024 --keyed --count 100000 --duration-secs 120 --json
 phase idle-many
 sleep 5
+stop_broker TERM
+
+# ---- broker W: default flush, with a 64 MiB page-cache window -------------
+phase start
+start_broker window "$work/data-window" --page-cache-window-mib 64
+phase produce-1k-window
+say "produce: 1 KiB x 8 partitions, durable, --page-cache-window-mib 64, ${seconds}s"
+run_logged window "$weir" bench produce --topic w1k --partitions 8 --record-bytes 1024 \
+    --acks all --duration-secs "$seconds" --json
+window_rate=$(jget window .records_per_s)
+window_records=$(jget window .records)
+phase consume-1-window
+window_count=$(( ${window_records:-0} < consume_records_max ? ${window_records:-0} : consume_records_max ))
+say "consume: 1 group, $window_count records (older than the window: from disk)"
+run_logged consume1_window "$weir" bench consume --topic w1k --groups 1 --count "$window_count" \
+    --duration-secs 120 --json
+phase e2e-window
+e2e_window_rate=$(awk -v r="${window_rate:-0}" 'BEGIN { r = int(r / 2); print (r < 1 ? 1 : r) }')
+say "e2e: 1 KiB at $e2e_window_rate records/s (50% of that max), ${seconds}s"
+run_logged e2e_window "$weir" bench e2e --topic e2e-w --partitions 8 --record-bytes 1024 \
+    --acks all --rate "$e2e_window_rate" --duration-secs "$seconds" --json
 stop_broker TERM
 
 # ---- broker B: flush=never, then start-up after N GiB ---------------------
