@@ -1,6 +1,7 @@
 //! Small metadata files written atomically (temp file, fsync, rename, fsync
-//! directory): per-partition recovery point and log start offset, the topic
-//! descriptor, the cluster id. Knows file formats, not what the values mean
+//! directory): per-partition log start offset, the topic descriptor, the
+//! cluster id; and the recovery point, which needs no fsync (see
+//! `write_recovery_point`). Knows file formats, not what the values mean
 //! to the log.
 
 use std::fs::{self, File, OpenOptions};
@@ -15,6 +16,30 @@ const RECOVERY_POINT_VERSION: &str = "v1";
 /// Writes `contents` to `path` so that a crash leaves either the old or the
 /// new file, never a mix. `sync_dir` also makes the rename itself durable.
 pub(crate) fn write_atomic(path: &Path, contents: &[u8], sync_dir: bool) -> io::Result<()> {
+    let tmp = write_temp(path, contents)?;
+    tmp.1.sync_all()?;
+    drop(tmp.1);
+    fs::rename(&tmp.0, path)?;
+    if sync_dir {
+        if let Some(parent) = path.parent() {
+            sync_dir_at(parent)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `contents` beside `path` and renames it over `path`, syncing
+/// nothing: after a crash the file may hold the old contents, the new ones,
+/// or (on filesystems that persist the rename before the data) nothing
+/// readable. Only for files every one of whose versions is correct and
+/// whose absence is safe.
+fn replace_unsynced(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let (tmp, file) = write_temp(path, contents)?;
+    drop(file);
+    fs::rename(&tmp, path)
+}
+
+fn write_temp(path: &Path, contents: &[u8]) -> io::Result<(std::path::PathBuf, File)> {
     let tmp = path.with_extension("tmp");
     let mut file = OpenOptions::new()
         .write(true)
@@ -22,15 +47,7 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8], sync_dir: bool) -> io::
         .truncate(true)
         .open(&tmp)?;
     file.write_all(contents)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, path)?;
-    if sync_dir {
-        if let Some(parent) = path.parent() {
-            sync_dir_at(parent)?;
-        }
-    }
-    Ok(())
+    Ok((tmp, file))
 }
 
 pub(crate) fn sync_dir_at(dir: &Path) -> io::Result<()> {
@@ -51,8 +68,13 @@ pub(crate) fn write_recovery_point(dir: &Path, point: RecoveryPoint) -> io::Resu
         "{RECOVERY_POINT_VERSION} {} {} {}\n",
         point.segment_base, point.position, point.next_offset
     );
-    // An old recovery point is still correct, so the rename need not be durable.
-    write_atomic(&dir.join(RECOVERY_POINT_FILE), text.as_bytes(), false)
+    // Written only after the data it describes was synced, so every version
+    // that reaches the disk is true: an old one makes recovery check more,
+    // and a missing or unreadable one makes it check the last segment
+    // whole (sealed segments were synced at roll). So it needs no fsync of
+    // its own, which kept a flush cycle a few milliseconds longer per
+    // partition once a second.
+    replace_unsynced(&dir.join(RECOVERY_POINT_FILE), text.as_bytes())
 }
 
 /// `None` when missing or unreadable: the caller then trusts less.
