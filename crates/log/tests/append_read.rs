@@ -49,6 +49,36 @@ fn offsets_are_contiguous_across_batches_and_rolls() {
     }
 }
 
+/// An append of more batches than one vectored write takes (two slices a
+/// batch, at most 1024 a call) is stored whole, byte for byte, with each
+/// batch's base offset stamped.
+#[test]
+fn an_append_of_many_batches_is_stored_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), FlushPolicy::Never, TopicConfig::default());
+    let p = store
+        .create_topic("t", 1, no_overrides())
+        .unwrap()
+        .partition(0)
+        .unwrap();
+    p.append(&batch(1, 3, 1000), 0).unwrap();
+    let batches: Vec<Vec<u8>> = (0..700)
+        .map(|i| batch(i, 1 + i as usize % 3, 1000))
+        .collect();
+    let info = p.append(&batches.concat(), 0).unwrap();
+    assert_eq!(info.base_offset, 3);
+    let mut expected = Vec::new();
+    let mut next = info.base_offset;
+    for mut b in batches {
+        records::stamp_base_offset(&mut b, next);
+        next += records::BatchHeader::parse(&b).unwrap().offset_count();
+        expected.extend(b);
+    }
+    assert_eq!(info.last_offset + 1, next);
+    let read = p.read(3, 1 << 20).unwrap();
+    assert_eq!(read.to_vec().unwrap(), expected);
+}
+
 #[test]
 fn read_table() {
     let dir = tempfile::tempdir().unwrap();
