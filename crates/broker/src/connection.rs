@@ -18,6 +18,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
+/// A connection keeps its read buffer for the next frame only after frames
+/// up to this size (librdkafka's requests stay under its 1,000,000-byte
+/// `message.max.bytes`), so an idle connection holds at most this much.
+const FRAME_BUFFER_KEPT_MAX_BYTES: usize = 2 << 20;
+
 /// Why the reader stopped.
 #[derive(Debug, thiserror::Error)]
 enum FrameError {
@@ -99,7 +104,8 @@ fn log_reject(peer: Option<std::net::SocketAddr>, reject: &Reject) {
 ///
 /// Frames are read into one buffer per connection and split off it, so once
 /// a request is answered and its frame dropped, the next frame reuses that
-/// memory instead of faulting in fresh pages. Room for a whole frame is
+/// memory instead of faulting in fresh pages (up to
+/// `FRAME_BUFFER_KEPT_MAX_BYTES`). Room for a whole frame is
 /// reserved up front: that is address space only, and pages are touched as
 /// bytes arrive, so a client that announces a large frame and sends little
 /// costs little.
@@ -135,6 +141,11 @@ async fn read_frames(
             }
         }
         let frame = buf.split_to(length).freeze();
+        if length > FRAME_BUFFER_KEPT_MAX_BYTES {
+            // Let this frame's memory go with it rather than keep it for the
+            // connection's lifetime.
+            buf = BytesMut::new();
+        }
         if frames.send(frame).await.is_err() {
             return Ok(()); // the connection is shutting down
         }
