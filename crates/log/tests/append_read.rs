@@ -56,11 +56,7 @@ fn offsets_are_contiguous_across_batches_and_rolls() {
 fn an_append_of_many_batches_is_stored_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), FlushPolicy::Never, TopicConfig::default());
-    let p = store
-        .create_topic("t", 1, no_overrides())
-        .unwrap()
-        .partition(0)
-        .unwrap();
+    let p = single_partition(&store, "t");
     p.append(&batch(1, 3, 1000), 0).unwrap();
     let batches: Vec<Vec<u8>> = (0..700)
         .map(|i| batch(i, 1 + i as usize % 3, 1000))
@@ -83,11 +79,7 @@ fn an_append_of_many_batches_is_stored_byte_for_byte() {
 fn read_table() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), FlushPolicy::Never, TopicConfig::default());
-    let p = store
-        .create_topic("t", 1, no_overrides())
-        .unwrap()
-        .partition(0)
-        .unwrap();
+    let p = single_partition(&store, "t");
     let one = batch(0, 3, 10);
     for i in 0..10 {
         p.append(&batch(i, 3, 10), 0).unwrap();
@@ -133,11 +125,7 @@ fn bad_appends_are_refused_whole() {
         ..TopicConfig::default()
     };
     let store = open(dir.path(), FlushPolicy::Never, defaults);
-    let p = store
-        .create_topic("t", 1, no_overrides())
-        .unwrap()
-        .partition(0)
-        .unwrap();
+    let p = single_partition(&store, "t");
     let good = batch(1, 2, 0);
     let mut corrupt = good.clone();
     *corrupt.last_mut().unwrap() ^= 1;
@@ -173,11 +161,7 @@ fn log_append_time_is_stamped() {
         ..TopicConfig::default()
     };
     let store = open(dir.path(), FlushPolicy::Never, defaults);
-    let p = store
-        .create_topic("t", 1, no_overrides())
-        .unwrap()
-        .partition(0)
-        .unwrap();
+    let p = single_partition(&store, "t");
     let info = p.append(&batch(1, 3, 5), 777).unwrap();
     assert_eq!(info.log_append_time_ms, 777);
     let read = p.read(0, 1000).unwrap();
@@ -194,11 +178,7 @@ fn compacted_topics_need_keys() {
         ..TopicConfig::default()
     };
     let store = open(dir.path(), FlushPolicy::Never, defaults);
-    let p = store
-        .create_topic("t", 1, no_overrides())
-        .unwrap()
-        .partition(0)
-        .unwrap();
+    let p = single_partition(&store, "t");
     p.append(&batch(1, 2, 0), 0).unwrap();
     let keyless = records::BatchBuilder::new(vec![
         records::NewRecord::new(Some(b"a"), b"v", 0),
@@ -218,11 +198,7 @@ fn compacted_topics_need_keys() {
 fn timestamp_lookups() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), FlushPolicy::Never, small_segments());
-    let p = store
-        .create_topic("t", 1, no_overrides())
-        .unwrap()
-        .partition(0)
-        .unwrap();
+    let p = single_partition(&store, "t");
     assert_eq!(p.offset_for_timestamp(0).unwrap(), None);
     assert_eq!(p.max_timestamp().unwrap(), None);
     // Batch i holds records with timestamps 100*i, 100*i+1, 100*i+2 at offsets 3i..3i+2.
@@ -255,11 +231,7 @@ fn every_codec_is_stored_as_is() {
     use records::Compression::*;
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), FlushPolicy::Never, TopicConfig::default());
-    let p = store
-        .create_topic("t", 1, no_overrides())
-        .unwrap()
-        .partition(0)
-        .unwrap();
+    let p = single_partition(&store, "t");
     let mut sent = Vec::new();
     for (i, codec) in [None, Gzip, Snappy, Lz4, Zstd].into_iter().enumerate() {
         let b = batch_with(i as u64, 5, 0, codec);

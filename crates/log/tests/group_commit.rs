@@ -100,11 +100,7 @@ fn many_dirty_partitions_are_synced_together() {
 fn high_watermark_watch_wakes_on_durable_append() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), FlushPolicy::Always, TopicConfig::default());
-    let p = store
-        .create_topic("g", 1, no_overrides())
-        .unwrap()
-        .partition(0)
-        .unwrap();
+    let p = single_partition(&store, "g");
     let mut watch = p.watch_high_watermark();
     assert_eq!(*watch.borrow_and_update(), 0);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -123,11 +119,7 @@ fn never_and_interval_hand_out_no_ticket() {
     for policy in [FlushPolicy::Never, FlushPolicy::IntervalMs(5)] {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path(), policy, TopicConfig::default());
-        let p = store
-            .create_topic("g", 1, no_overrides())
-            .unwrap()
-            .partition(0)
-            .unwrap();
+        let p = single_partition(&store, "g");
         let info = p.append(&batch(1, 1, 0), 0).unwrap();
         assert_eq!(info.ticket, Default::default());
         assert_eq!(
@@ -142,11 +134,7 @@ fn never_and_interval_hand_out_no_ticket() {
 fn tickets_after_shutdown_fail_instead_of_hanging() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), FlushPolicy::Always, TopicConfig::default());
-    let p = store
-        .create_topic("g", 1, no_overrides())
-        .unwrap()
-        .partition(0)
-        .unwrap();
+    let p = single_partition(&store, "g");
     store.shutdown().unwrap();
     let info = p.append(&batch(1, 1, 0), 0).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -118,11 +118,7 @@ fn partition_limit_is_enforced() {
 fn deleted_topic_refuses_appends() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), FlushPolicy::Never, TopicConfig::default());
-    let p = store
-        .create_topic("t", 1, no_overrides())
-        .unwrap()
-        .partition(0)
-        .unwrap();
+    let p = single_partition(&store, "t");
     store.delete_topic("t").unwrap();
     assert!(matches!(
         p.append(&batch(1, 1, 0), 0),
@@ -140,11 +136,7 @@ fn retention_by_time_and_segment_ms() {
         ..TopicConfig::default()
     };
     let store = open(dir.path(), FlushPolicy::Never, defaults);
-    let p = store
-        .create_topic("t", 1, no_overrides())
-        .unwrap()
-        .partition(0)
-        .unwrap();
+    let p = single_partition(&store, "t");
     for i in 0..10 {
         p.append(&batch(i, 2, 10_000 + 100 * i as i64), 0).unwrap();
     }

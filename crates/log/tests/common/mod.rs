@@ -2,7 +2,7 @@
 //! batches made with the records crate's builder.
 #![allow(dead_code)]
 
-use log::{FlushPolicy, Store, StoreOptions, TopicConfig};
+use log::{FlushPolicy, Partition, Store, StoreOptions, TopicConfig};
 use records::{BatchBuilder, Compression, NewRecord};
 use std::path::Path;
 use std::sync::Arc;
@@ -20,6 +20,15 @@ pub fn options(dir: &Path, flush: FlushPolicy, defaults: TopicConfig) -> StoreOp
 
 pub fn open(dir: &Path, flush: FlushPolicy, defaults: TopicConfig) -> Arc<Store> {
     Store::open(options(dir, flush, defaults)).expect("open store")
+}
+
+/// Creates topic `name` with one partition and returns that partition.
+pub fn single_partition(store: &Store, name: &str) -> Arc<Partition> {
+    store
+        .create_topic(name, 1, no_overrides())
+        .expect("create topic")
+        .partition(0)
+        .expect("partition 0")
 }
 
 /// A batch of `count` records whose values name `tag` and their index.
