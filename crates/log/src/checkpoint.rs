@@ -1,7 +1,8 @@
 //! Small metadata files written atomically (temp file, fsync, rename, fsync
 //! directory): per-partition log start offset, the topic descriptor, the
-//! cluster id; and the recovery point, which needs no fsync (see
-//! `write_recovery_point`). Knows file formats, not what the values mean
+//! cluster id; and files that need no fsync because every version of them
+//! is true and their loss is detected (`replace_unsynced`: the recovery
+//! point, the producer-state snapshot). Knows file formats, not what the values mean
 //! to the log.
 
 use std::fs::{self, File, OpenOptions};
@@ -33,7 +34,7 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8], sync_dir: bool) -> io::
 /// or (on filesystems that persist the rename before the data) nothing
 /// readable. Only for files every one of whose versions is correct and
 /// whose absence is safe.
-fn replace_unsynced(path: &Path, contents: &[u8]) -> io::Result<()> {
+pub(crate) fn replace_unsynced(path: &Path, contents: &[u8]) -> io::Result<()> {
     let (tmp, file) = write_temp(path, contents)?;
     drop(file);
     fs::rename(&tmp, path)

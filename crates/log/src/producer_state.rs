@@ -7,7 +7,7 @@
 //! `ProducerStateEntry`. Transactions (markers, ongoing transactions) are not
 //! here; neither is producer-id allocation (`producer_ids.rs`).
 
-use crate::checkpoint::write_atomic;
+use crate::checkpoint::replace_unsynced;
 use crate::segment::{find_batch, read_header, Segment};
 use crate::LogError;
 use records::{BatchHeader, BATCH_HEADER_BYTES};
@@ -309,7 +309,12 @@ impl ProducerStates {
             producers,
         };
         let json = serde_json::to_vec(&snapshot).map_err(std::io::Error::other)?;
-        write_atomic(&dir.join(SNAPSHOT_FILE), &json, false)?;
+        // No fsync: `load` rebuilds from the log when the snapshot is
+        // missing, unreadable or past the recovered log end, and any
+        // version that survives describes a prefix of the log. This runs
+        // under the partition lock once a second, where an fsync would
+        // stall appends for milliseconds.
+        replace_unsynced(&dir.join(SNAPSHOT_FILE), &json)?;
         self.dirty = false;
         self.snapshot_end = end_offset;
         Ok(())
