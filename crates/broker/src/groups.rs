@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{oneshot, watch, Notify};
+use tokio::task::JoinSet;
 
 /// The internal topic holding committed offsets and group metadata.
 pub(crate) const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -64,6 +65,9 @@ pub(crate) struct GroupService {
     timer_wake: Notify,
     /// Set at shutdown: no request parks any more.
     closed: AtomicBool,
+    /// Tasks delivering completions after a flush (`settle`); finished ones
+    /// are reaped on each spawn, the rest awaited at shutdown.
+    deliveries: Mutex<JoinSet<()>>,
 }
 
 /// `__consumer_offsets` is compacted, as in Kafka. The log does not compact
@@ -147,6 +151,7 @@ impl GroupService {
             topic,
             partitions,
             timer_wake: Notify::new(),
+            deliveries: Mutex::new(JoinSet::new()),
             closed: AtomicBool::new(false),
         })
     }
@@ -222,11 +227,16 @@ impl GroupService {
         }
         let service = self.clone();
         let (done_tx, done_rx) = oneshot::channel();
-        tokio::spawn(async move {
+        let delivery = async move {
             let result = service.durable(pending.appended).await;
             service.deliver(pending.completions, result.is_ok());
             let _ = done_tx.send(result);
-        });
+        };
+        {
+            let mut deliveries = lock(&self.deliveries);
+            while deliveries.try_join_next().is_some() {}
+            deliveries.spawn(delivery);
+        }
         done_rx
             .await
             .unwrap_or(Err(GroupError::CoordinatorNotAvailable))
@@ -418,6 +428,13 @@ impl GroupService {
                 tracing::warn!(%error, "group timer records not persisted");
             }
         }
+    }
+
+    /// Waits for the completion deliveries still running; used at shutdown,
+    /// while the store still flushes (each waits for one flush cycle).
+    pub(crate) async fn finish_deliveries(&self) {
+        let mut deliveries = std::mem::take(&mut *lock(&self.deliveries));
+        while deliveries.join_next().await.is_some() {}
     }
 
     /// Answers every parked request with COORDINATOR_NOT_AVAILABLE, so

@@ -93,6 +93,9 @@ impl Server {
         if let Some(timers) = group_timers {
             let _ = timers.await;
         }
+        if let Some(groups) = &self.broker.groups {
+            groups.finish_deliveries().await;
+        }
         result
     }
 
