@@ -154,3 +154,54 @@ async fn send_file(socket: &TcpStream, range: &FileRange) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::Arc;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    /// A frame with bytes, a range sent by sendfile, a range copied inline
+    /// and an empty range arrives over a real socket exactly as `to_vec`
+    /// says, length prefix included.
+    #[tokio::test]
+    async fn a_frame_crosses_a_socket_byte_for_byte() {
+        let mut file = tempfile::tempfile().unwrap();
+        let contents: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        file.write_all(&contents).unwrap();
+        let file = Arc::new(file);
+        let range = |position: u64, len: u64| FileRange {
+            file: file.clone(),
+            position,
+            len,
+        };
+        let mut builder = FrameBuilder::new();
+        builder.bytes().put_slice(b"head");
+        builder.file(range(10, 2_500_000)).unwrap();
+        builder.bytes().put_slice(b"mid");
+        builder.file(range(7, SENDFILE_MIN_BYTES - 1)).unwrap();
+        builder.file(range(0, 0)).unwrap();
+        builder.bytes().put_slice(b"tail");
+        let frame = builder.finish().unwrap();
+        let expected = frame.to_vec().unwrap();
+        assert_eq!(expected.len(), 4 + 4 + 2_500_000 + 3 + 16 * 1024 - 1 + 4);
+        assert_eq!(&expected[..4], &((expected.len() - 4) as i32).to_be_bytes());
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let reader = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            socket.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        let socket = TcpStream::connect(address).await.unwrap();
+        let (_, mut writer) = socket.into_split();
+        frame.write_to(&mut writer).await.unwrap();
+        writer.shutdown().await.unwrap();
+        drop(writer);
+        assert_eq!(reader.await.unwrap(), expected);
+    }
+}
