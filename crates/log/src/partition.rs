@@ -634,13 +634,17 @@ impl Partition {
             .last_recovery_point
             .is_none_or(|t| t.elapsed() >= RECOVERY_POINT_INTERVAL);
         if (due || sealed_synced) && !state.deleted {
-            write_recovery_point(&self.dir, &state)?;
-            state.last_recovery_point = Some(Instant::now());
-            // Keep the snapshot within the active segment, so that a start
-            // replays at most one segment of headers.
-            let stale = state.producers.snapshot_end < state.active().base_offset;
-            if state.producers.dirty || stale {
-                write_producer_snapshot(&self.dir, &mut state)?;
+            // The data is durable whether or not these land: failing to
+            // write them (a full disk, say) only makes the next recovery
+            // check more, so it must not fail the flush, which would stop
+            // the store from acknowledging anything again.
+            match self.write_checkpoints(&mut state) {
+                Ok(()) => state.last_recovery_point = Some(Instant::now()),
+                Err(error) => tracing::warn!(
+                    dir = %self.dir.display(),
+                    %error,
+                    "could not write the recovery point or producer snapshot; will retry"
+                ),
             }
         }
         drop(state);
@@ -648,6 +652,18 @@ impl Partition {
             let advice = rustix::fs::Advice::DontNeed;
             // Advice only: if the kernel declines, the pages stay cached.
             let _ = rustix::fs::fadvise(&*file, position, std::num::NonZeroU64::new(len), advice);
+        }
+        Ok(())
+    }
+
+    /// The recovery point, and the producer snapshot when it changed or fell
+    /// behind the active segment (so a start replays at most one segment of
+    /// headers).
+    fn write_checkpoints(&self, state: &mut State) -> Result<(), LogError> {
+        write_recovery_point(&self.dir, state)?;
+        let stale = state.producers.snapshot_end < state.active().base_offset;
+        if state.producers.dirty || stale {
+            write_producer_snapshot(&self.dir, state)?;
         }
         Ok(())
     }
