@@ -3,7 +3,7 @@
 //! cycle, makes every dirty file durable (outside partition locks), then
 //! publishes the cycle number through a watch channel that produce requests
 //! await. What a partition syncs, and how its high watermark moves, lives in
-//! `partition.rs`.
+//! `partition/durability.rs`.
 //!
 //! A cycle with few files fdatasyncs each. Every fdatasync ends with its own
 //! disk cache flush, so with many dirty files (many partitions written at

@@ -7,7 +7,8 @@
 //! network: the broker translates requests into calls on [`Store`] and
 //! [`Partition`], and [`LogError`] values back into Kafka error codes.
 //!
-//! Code map: `store` (data dir, lock, topics), `partition` (append, read,
+//! Code map: `store` (data dir, lock, topics), `partition` (append;
+//! `partition/read`, `partition/durability`: read by offset, flush side and
 //! high watermark), `segment` + `index` (one segment and its indexes),
 //! `recovery` (opening after a crash), `retention`, `lookup` (by timestamp),
 //! `flush` (policy and the group-commit flusher thread), `checkpoint`

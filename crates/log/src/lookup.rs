@@ -1,7 +1,7 @@
 //! ListOffsets lookups by time on a partition: the earliest record at or
 //! after a timestamp, and the record with the largest timestamp. Uses each
 //! segment's max timestamp and time index to pick where to start, then batch
-//! headers, then records inside one batch. Offset lookups live in `partition.rs`.
+//! headers, then records inside one batch. Offset lookups live in `partition/read.rs`.
 
 use crate::index;
 use crate::segment::{find_batch, read_header};

@@ -1,7 +1,7 @@
 //! One segment: a `.log` file of record batches named by its base offset,
 //! plus its in-memory offset and time indexes (and their files). Knows how to
 //! index a batch, find a batch by offset or timestamp by reading headers, and
-//! seal itself. Does not decide when to roll, sync or delete: `partition.rs`.
+//! seal itself. Does not decide when to roll, sync or delete: `partition/`.
 
 use crate::index::{self, OffsetEntry, TimeEntry};
 use records::{validate_batch, BatchHeader, BATCH_HEADER_BYTES};

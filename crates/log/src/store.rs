@@ -1,7 +1,7 @@
 //! The set of topics in one data directory: opening it (lock, cluster id,
 //! recovery of every partition, the flusher thread), creating, deleting and
 //! altering topics with crash-safe metadata, retention passes, and shutdown.
-//! Per-partition storage lives in `partition.rs`; group commit in `flush.rs`.
+//! Per-partition storage lives in `partition/`; group commit in `flush.rs`.
 
 use crate::checkpoint::{self, write_atomic};
 use crate::flush::Flusher;

@@ -1,15 +1,24 @@
-//! One partition: an ordered list of segments, the last one active. Owns
-//! append (validate, assign offsets, roll, one positioned write), read by
-//! offset, lookups by timestamp, the high watermark, and deleting whole
-//! segments for retention and DeleteRecords. Recovery of its directory is in
+//! One partition: an ordered list of segments, the last one active. This
+//! file owns its state and append (validate, assign offsets, roll, one
+//! vectored positioned write); `read.rs` reads by offset, `durability.rs`
+//! is the partition's side of a flush cycle (durable end, high watermark,
+//! recovery point, page-cache window). Lookups by timestamp are in
+//! `lookup.rs`, retention in `retention.rs`, recovery of its directory in
 //! `recovery.rs`, the flusher thread in `flush.rs`.
 
-use crate::checkpoint::{self, RecoveryPoint};
+mod durability;
+mod read;
+
+use durability::write_recovery_point;
+pub(crate) use durability::FlushPlan;
+pub use read::{FileRange, ReadResult};
+
+use crate::checkpoint;
 use crate::config::{CleanupPolicy, TimestampType};
 use crate::flush::Flusher;
 use crate::producer_state::{self, BatchMeta, Incoming as ProducerBatch, ProducerStates, Verdict};
 use crate::recovery::{self, Recovered};
-use crate::segment::{find_batch, read_header, Segment, SEGMENT_BYTES_MAX};
+use crate::segment::{Segment, SEGMENT_BYTES_MAX};
 use crate::{FlushPolicy, FlushTicket, LogError, TopicConfig};
 use records::{BatchHeader, BatchIter, Records, BATCH_HEADER_BYTES};
 use std::fs::File;
@@ -18,7 +27,7 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::watch;
 
 /// A scratch buffer larger than this is dropped after use rather than kept.
@@ -33,8 +42,6 @@ thread_local! {
 
 /// Most batches accepted in one append (one produce partition payload).
 pub const APPEND_BATCHES_MAX: usize = 10_000;
-/// Least time between two recovery-point writes by the flusher.
-const RECOVERY_POINT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Where an append landed.
 #[derive(Debug, Clone, Copy)]
@@ -58,55 +65,6 @@ pub struct PartitionOffsets {
     /// the log end otherwise.
     pub high_watermark: i64,
     pub log_end: i64,
-}
-
-/// What a read found: the partition's offsets, and the whole stored batches
-/// starting with the one that holds the requested offset, as a byte range of
-/// one segment file (`None` when nothing is readable there yet). The broker
-/// sends the range to the socket without copying it through memory; other
-/// readers load it with [`ReadResult::to_vec`].
-#[derive(Debug, Clone)]
-pub struct ReadResult {
-    pub records: Option<FileRange>,
-    pub offsets: PartitionOffsets,
-}
-
-impl ReadResult {
-    /// Bytes of the batches read (0 when none).
-    pub fn len(&self) -> u64 {
-        self.records.as_ref().map_or(0, |r| r.len)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The batches read, loaded into memory.
-    pub fn to_vec(&self) -> Result<Vec<u8>, LogError> {
-        match &self.records {
-            Some(range) => Ok(range.to_vec()?),
-            None => Ok(Vec::new()),
-        }
-    }
-}
-
-/// `len` bytes of an open segment file from `position`: whole batches below
-/// the high watermark at the time of the read. Holding the file keeps the
-/// bytes readable even if retention deletes the segment meanwhile; stored
-/// batches below the high watermark are never rewritten.
-#[derive(Debug, Clone)]
-pub struct FileRange {
-    pub file: Arc<File>,
-    pub position: u64,
-    pub len: u64,
-}
-
-impl FileRange {
-    pub fn to_vec(&self) -> std::io::Result<Vec<u8>> {
-        let mut bytes = vec![0u8; self.len as usize];
-        self.file.read_exact_at(&mut bytes, self.position)?;
-        Ok(bytes)
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,21 +170,6 @@ pub struct Partition {
     pub(crate) flush_queued: AtomicBool,
     state: Mutex<State>,
     high_watermark_tx: watch::Sender<i64>,
-}
-
-/// One partition's part of a flush cycle; see [`Partition::begin_flush`].
-pub(crate) struct FlushPlan {
-    files: Vec<Arc<File>>,
-    end: Boundary,
-    sealed_synced: bool,
-    sync_dir: bool,
-}
-
-impl FlushPlan {
-    /// Files to sync, the directory counted as one.
-    pub(crate) fn file_count(&self) -> usize {
-        self.files.len() + usize::from(self.sync_dir)
-    }
 }
 
 /// Size of one append, for the roll decision.
@@ -572,125 +515,6 @@ impl Partition {
     /// segments and the active segment's new bytes without holding the lock,
     /// then advance the durable prefix (and, under `Always`, the high
     /// watermark), and now and then persist the recovery point.
-    /// Makes everything appended so far durable (one partition's share of
-    /// a flush cycle, for callers outside the flusher thread).
-    pub(crate) fn flush(&self, flusher: &Flusher) -> Result<(), LogError> {
-        let plan = self.begin_flush();
-        self.sync_each(&plan, flusher)?;
-        self.finish_flush(plan, flusher)
-    }
-
-    /// What a flush must make durable, taken from the state: the files
-    /// written since the last flush and the end they reach.
-    pub(crate) fn begin_flush(&self) -> FlushPlan {
-        let mut state = self.lock();
-        let sync_dir = std::mem::take(&mut state.dir_unsynced);
-        let mut files = std::mem::take(&mut state.unsynced);
-        let sealed_synced = !files.is_empty();
-        let end = state.end();
-        if end != state.durable {
-            files.push(state.active().log.clone());
-        }
-        FlushPlan {
-            files,
-            end,
-            sealed_synced,
-            sync_dir,
-        }
-    }
-
-    /// fdatasyncs the plan's files (and the directory if entries changed)
-    /// one by one.
-    pub(crate) fn sync_each(&self, plan: &FlushPlan, flusher: &Flusher) -> Result<(), LogError> {
-        for file in &plan.files {
-            file.sync_data()?;
-            flusher.note_fdatasync();
-        }
-        if plan.sync_dir {
-            checkpoint::sync_dir_at(&self.dir)?;
-            flusher.note_fdatasync();
-        }
-        Ok(())
-    }
-
-    /// Called once the plan's files are on disk: moves the durable end and,
-    /// under `Always`, the high watermark; writes the recovery point when due.
-    pub(crate) fn finish_flush(&self, plan: FlushPlan, flusher: &Flusher) -> Result<(), LogError> {
-        let FlushPlan {
-            end, sealed_synced, ..
-        } = plan;
-        let mut state = self.lock();
-        if end.offset >= state.durable.offset {
-            state.durable = end;
-        }
-        if flusher.policy() == FlushPolicy::Always {
-            self.advance_high_watermark(&mut state, end);
-        }
-        let to_drop = match flusher.cache_window_bytes() {
-            Some(window) if !state.deleted => cache_ranges_to_drop(&mut state, window),
-            _ => Vec::new(),
-        };
-        let due = state
-            .last_recovery_point
-            .is_none_or(|t| t.elapsed() >= RECOVERY_POINT_INTERVAL);
-        if (due || sealed_synced) && !state.deleted {
-            // The data is durable whether or not these land: failing to
-            // write them (a full disk, say) only makes the next recovery
-            // check more, so it must not fail the flush, which would stop
-            // the store from acknowledging anything again.
-            match self.write_checkpoints(&mut state) {
-                Ok(()) => state.last_recovery_point = Some(Instant::now()),
-                Err(error) => tracing::warn!(
-                    dir = %self.dir.display(),
-                    %error,
-                    "could not write the recovery point or producer snapshot; will retry"
-                ),
-            }
-        }
-        drop(state);
-        for (file, position, len) in to_drop {
-            let advice = rustix::fs::Advice::DontNeed;
-            // Advice only: if the kernel declines, the pages stay cached.
-            let _ = rustix::fs::fadvise(&*file, position, std::num::NonZeroU64::new(len), advice);
-        }
-        Ok(())
-    }
-
-    /// The recovery point, and the producer snapshot when it changed or fell
-    /// behind the active segment (so a start replays at most one segment of
-    /// headers).
-    fn write_checkpoints(&self, state: &mut State) -> Result<(), LogError> {
-        write_recovery_point(&self.dir, state)?;
-        let stale = state.producers.snapshot_end < state.active().base_offset;
-        if state.producers.dirty || stale {
-            write_producer_snapshot(&self.dir, state)?;
-        }
-        Ok(())
-    }
-
-    /// Syncs everything and writes index files and the recovery point, for a
-    /// clean shutdown.
-    pub(crate) fn close(&self, flusher: &Flusher) -> Result<(), LogError> {
-        let index_files = {
-            let mut state = self.lock();
-            if state.deleted {
-                return Ok(());
-            }
-            let active = state.active_mut();
-            active.push_time_entry();
-            active.write_index_files(&self.dir)?
-        };
-        for file in &index_files {
-            file.sync_data()?;
-            flusher.note_fdatasync();
-        }
-        self.flush(flusher)?;
-        let mut state = self.lock();
-        write_recovery_point(&self.dir, &state)?;
-        write_producer_snapshot(&self.dir, &mut state)?;
-        Ok(())
-    }
-
     pub(crate) fn mark_deleted(&self) {
         self.lock().deleted = true;
     }
@@ -698,65 +522,6 @@ impl Partition {
     /// Reads whole batches starting at the batch containing `offset`, up to
     /// `max_bytes` but always at least one batch when `offset` < high watermark
     /// (KIP-74), never past the high watermark.
-    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, LogError> {
-        let nothing = |offsets| ReadResult {
-            records: None,
-            offsets,
-        };
-        let (file, base_offset, start, limit, offsets) = {
-            let mut state = self.lock();
-            let offsets = state.offsets();
-            if offset < offsets.log_start || offset > offsets.log_end {
-                return Err(out_of_range(offset, &offsets));
-            }
-            if offset >= offsets.high_watermark {
-                return Ok(nothing(offsets));
-            }
-            let i = state.segment_for(offset);
-            self.load_indexes(&mut state, i);
-            let segment = &state.segments[i];
-            (
-                segment.log.clone(),
-                segment.base_offset,
-                segment.lookup(offset),
-                state.readable_bytes(i),
-                offsets,
-            )
-        };
-        let Some((position, first)) = find_batch(&file, start, limit, offset)? else {
-            return Ok(nothing(offsets));
-        };
-        // KIP-74: the first batch comes whole even when it exceeds max_bytes.
-        let want_end = position + (max_bytes.max(first.total_size()) as u64);
-        let end = if want_end >= limit {
-            limit // the readable end is a batch boundary
-        } else {
-            let hint = self.batch_start_at_or_below(base_offset, want_end);
-            whole_batches_end(&file, hint.max(position), want_end)?
-        };
-        Ok(ReadResult {
-            records: Some(FileRange {
-                file,
-                position,
-                len: end - position,
-            }),
-            offsets,
-        })
-    }
-
-    /// The indexed batch start nearest below `position` in the segment
-    /// based at `base_offset` (0 if it is gone or has no such entry).
-    fn batch_start_at_or_below(&self, base_offset: i64, position: u64) -> u64 {
-        let state = self.lock();
-        let i = state.segment_for(base_offset);
-        match state.segments.get(i) {
-            Some(segment) if segment.base_offset == base_offset => {
-                segment.batch_start_at_or_below(position)
-            }
-            _ => 0,
-        }
-    }
-
     pub fn offsets(&self) -> PartitionOffsets {
         self.lock().offsets()
     }
@@ -808,22 +573,6 @@ pub(crate) fn out_of_range(requested: i64, offsets: &PartitionOffsets) -> LogErr
         log_start: offsets.log_start,
         log_end: offsets.log_end,
     }
-}
-
-pub(crate) fn write_recovery_point(dir: &Path, state: &State) -> Result<(), LogError> {
-    let d = state.durable;
-    let point = RecoveryPoint {
-        segment_base: d.segment_base,
-        position: d.position,
-        next_offset: d.offset,
-    };
-    checkpoint::write_recovery_point(dir, point)?;
-    Ok(())
-}
-
-fn write_producer_snapshot(dir: &Path, state: &mut State) -> Result<(), LogError> {
-    let end = state.end().offset;
-    state.producers.write_snapshot(dir, end)
 }
 
 /// What the producer table says about an append.
@@ -889,61 +638,6 @@ fn pwrite_all_vectored(
         IoSlice::advance_slices(&mut slices, written);
     }
     Ok(())
-}
-
-/// Synced bytes are dropped from the page cache in steps of at least this
-/// much, so a busy partition makes a few fadvise calls a second, not one per
-/// flush.
-const CACHE_DROP_STEP_BYTES: u64 = 4 << 20;
-
-/// The ranges of synced data that lie more than `window` bytes behind the
-/// durable end, not yet dropped from the page cache; marks them dropped.
-/// Only whole segments behind the durable one, once that segment alone
-/// holds the window, and the durable segment's own prefix are considered,
-/// so a partition keeps between `window` and `window` + one segment cached.
-fn cache_ranges_to_drop(state: &mut State, window: u64) -> Vec<(Arc<File>, u64, u64)> {
-    let durable = state.durable;
-    let mut ranges = Vec::new();
-    let Some(current) = state
-        .segments
-        .iter()
-        .rposition(|s| s.base_offset == durable.segment_base)
-    else {
-        return ranges;
-    };
-    if durable.position >= window {
-        // Older segments were dropped in order: walk back to the first done.
-        for segment in state.segments[..current].iter_mut().rev() {
-            if segment.cache_dropped_to >= segment.size_bytes {
-                break;
-            }
-            let from = segment.cache_dropped_to;
-            ranges.push((segment.log.clone(), from, segment.size_bytes - from));
-            segment.cache_dropped_to = segment.size_bytes;
-        }
-    }
-    let segment = &mut state.segments[current];
-    let keep_from = durable.position.saturating_sub(window);
-    if keep_from >= segment.cache_dropped_to + CACHE_DROP_STEP_BYTES {
-        let from = segment.cache_dropped_to;
-        ranges.push((segment.log.clone(), from, keep_from - from));
-        segment.cache_dropped_to = keep_from;
-    }
-    ranges
-}
-
-/// The end of the last whole batch that ends at or before `end`, walking
-/// batch headers from `position` (a batch start).
-fn whole_batches_end(file: &File, mut position: u64, end: u64) -> Result<u64, LogError> {
-    while position + BATCH_HEADER_BYTES as u64 <= end {
-        let header = read_header(file, position)?;
-        let next = position + header.total_size() as u64;
-        if next > end {
-            break;
-        }
-        position = next;
-    }
-    Ok(position)
 }
 
 /// Validates every batch of an append before anything is written.

@@ -1,0 +1,209 @@
+//! A partition's side of a flush cycle (what to sync, then moving the
+//! durable end and the high watermark), the small files written after it
+//! (recovery point, producer snapshot), clean close, and the optional
+//! page-cache window. The cycle itself is run by `flush.rs`.
+
+use super::{Boundary, Partition, State};
+use crate::checkpoint::{self, RecoveryPoint};
+use crate::flush::Flusher;
+use crate::{FlushPolicy, LogError};
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Least time between two recovery-point writes by the flusher.
+const RECOVERY_POINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// One partition's part of a flush cycle; see [`Partition::begin_flush`].
+pub(crate) struct FlushPlan {
+    files: Vec<Arc<File>>,
+    end: Boundary,
+    sealed_synced: bool,
+    sync_dir: bool,
+}
+
+impl FlushPlan {
+    /// Files to sync, the directory counted as one.
+    pub(crate) fn file_count(&self) -> usize {
+        self.files.len() + usize::from(self.sync_dir)
+    }
+}
+
+impl Partition {
+    /// Makes everything appended so far durable (one partition's share of
+    /// a flush cycle, for callers outside the flusher thread).
+    pub(crate) fn flush(&self, flusher: &Flusher) -> Result<(), LogError> {
+        let plan = self.begin_flush();
+        self.sync_each(&plan, flusher)?;
+        self.finish_flush(plan, flusher)
+    }
+
+    /// What a flush must make durable, taken from the state: the files
+    /// written since the last flush and the end they reach.
+    pub(crate) fn begin_flush(&self) -> FlushPlan {
+        let mut state = self.lock();
+        let sync_dir = std::mem::take(&mut state.dir_unsynced);
+        let mut files = std::mem::take(&mut state.unsynced);
+        let sealed_synced = !files.is_empty();
+        let end = state.end();
+        if end != state.durable {
+            files.push(state.active().log.clone());
+        }
+        FlushPlan {
+            files,
+            end,
+            sealed_synced,
+            sync_dir,
+        }
+    }
+
+    /// fdatasyncs the plan's files (and the directory if entries changed)
+    /// one by one.
+    pub(crate) fn sync_each(&self, plan: &FlushPlan, flusher: &Flusher) -> Result<(), LogError> {
+        for file in &plan.files {
+            file.sync_data()?;
+            flusher.note_fdatasync();
+        }
+        if plan.sync_dir {
+            checkpoint::sync_dir_at(&self.dir)?;
+            flusher.note_fdatasync();
+        }
+        Ok(())
+    }
+
+    /// Called once the plan's files are on disk: moves the durable end and,
+    /// under `Always`, the high watermark; writes the recovery point when due.
+    pub(crate) fn finish_flush(&self, plan: FlushPlan, flusher: &Flusher) -> Result<(), LogError> {
+        let FlushPlan {
+            end, sealed_synced, ..
+        } = plan;
+        let mut state = self.lock();
+        if end.offset >= state.durable.offset {
+            state.durable = end;
+        }
+        if flusher.policy() == FlushPolicy::Always {
+            self.advance_high_watermark(&mut state, end);
+        }
+        let to_drop = match flusher.cache_window_bytes() {
+            Some(window) if !state.deleted => cache_ranges_to_drop(&mut state, window),
+            _ => Vec::new(),
+        };
+        let due = state
+            .last_recovery_point
+            .is_none_or(|t| t.elapsed() >= RECOVERY_POINT_INTERVAL);
+        if (due || sealed_synced) && !state.deleted {
+            // The data is durable whether or not these land: failing to
+            // write them (a full disk, say) only makes the next recovery
+            // check more, so it must not fail the flush, which would stop
+            // the store from acknowledging anything again.
+            match self.write_checkpoints(&mut state) {
+                Ok(()) => state.last_recovery_point = Some(Instant::now()),
+                Err(error) => tracing::warn!(
+                    dir = %self.dir.display(),
+                    %error,
+                    "could not write the recovery point or producer snapshot; will retry"
+                ),
+            }
+        }
+        drop(state);
+        for (file, position, len) in to_drop {
+            let advice = rustix::fs::Advice::DontNeed;
+            // Advice only: if the kernel declines, the pages stay cached.
+            let _ = rustix::fs::fadvise(&*file, position, std::num::NonZeroU64::new(len), advice);
+        }
+        Ok(())
+    }
+
+    /// The recovery point, and the producer snapshot when it changed or fell
+    /// behind the active segment (so a start replays at most one segment of
+    /// headers).
+    fn write_checkpoints(&self, state: &mut State) -> Result<(), LogError> {
+        write_recovery_point(&self.dir, state)?;
+        let stale = state.producers.snapshot_end < state.active().base_offset;
+        if state.producers.dirty || stale {
+            write_producer_snapshot(&self.dir, state)?;
+        }
+        Ok(())
+    }
+
+    /// Syncs everything and writes index files and the recovery point, for a
+    /// clean shutdown.
+    pub(crate) fn close(&self, flusher: &Flusher) -> Result<(), LogError> {
+        let index_files = {
+            let mut state = self.lock();
+            if state.deleted {
+                return Ok(());
+            }
+            let active = state.active_mut();
+            active.push_time_entry();
+            active.write_index_files(&self.dir)?
+        };
+        for file in &index_files {
+            file.sync_data()?;
+            flusher.note_fdatasync();
+        }
+        self.flush(flusher)?;
+        let mut state = self.lock();
+        write_recovery_point(&self.dir, &state)?;
+        write_producer_snapshot(&self.dir, &mut state)?;
+        Ok(())
+    }
+}
+
+pub(crate) fn write_recovery_point(dir: &Path, state: &State) -> Result<(), LogError> {
+    let d = state.durable;
+    let point = RecoveryPoint {
+        segment_base: d.segment_base,
+        position: d.position,
+        next_offset: d.offset,
+    };
+    checkpoint::write_recovery_point(dir, point)?;
+    Ok(())
+}
+
+fn write_producer_snapshot(dir: &Path, state: &mut State) -> Result<(), LogError> {
+    let end = state.end().offset;
+    state.producers.write_snapshot(dir, end)
+}
+
+/// Synced bytes are dropped from the page cache in steps of at least this
+/// much, so a busy partition makes a few fadvise calls a second, not one per
+/// flush.
+const CACHE_DROP_STEP_BYTES: u64 = 4 << 20;
+
+/// The ranges of synced data that lie more than `window` bytes behind the
+/// durable end, not yet dropped from the page cache; marks them dropped.
+/// Only whole segments behind the durable one, once that segment alone
+/// holds the window, and the durable segment's own prefix are considered,
+/// so a partition keeps between `window` and `window` + one segment cached.
+fn cache_ranges_to_drop(state: &mut State, window: u64) -> Vec<(Arc<File>, u64, u64)> {
+    let durable = state.durable;
+    let mut ranges = Vec::new();
+    let Some(current) = state
+        .segments
+        .iter()
+        .rposition(|s| s.base_offset == durable.segment_base)
+    else {
+        return ranges;
+    };
+    if durable.position >= window {
+        // Older segments were dropped in order: walk back to the first done.
+        for segment in state.segments[..current].iter_mut().rev() {
+            if segment.cache_dropped_to >= segment.size_bytes {
+                break;
+            }
+            let from = segment.cache_dropped_to;
+            ranges.push((segment.log.clone(), from, segment.size_bytes - from));
+            segment.cache_dropped_to = segment.size_bytes;
+        }
+    }
+    let segment = &mut state.segments[current];
+    let keep_from = durable.position.saturating_sub(window);
+    if keep_from >= segment.cache_dropped_to + CACHE_DROP_STEP_BYTES {
+        let from = segment.cache_dropped_to;
+        ranges.push((segment.log.clone(), from, keep_from - from));
+        segment.cache_dropped_to = keep_from;
+    }
+    ranges
+}
