@@ -60,6 +60,10 @@ impl FileRange {
 }
 
 impl Partition {
+    /// Whole batches below the high watermark, from the one holding
+    /// `offset`, as many as fit in `max_bytes` but always at least one, all
+    /// from one segment. `offset` outside log start..=log end is
+    /// `OffsetOutOfRange`.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, LogError> {
         let nothing = |offsets| ReadResult {
             records: None,
