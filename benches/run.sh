@@ -127,6 +127,10 @@ start_sampler() {
 }
 
 jget() { jq -r "$2 // empty" "$work/$1.json" 2>/dev/null || true; }
+# half_rate <records/s>: the e2e target rate, 50% of a measured maximum (>= 1).
+half_rate() { awk -v r="${1:-0}" 'BEGIN { r = int(r / 2); print (r < 1 ? 1 : r) }'; }
+# readable_count <records>: how many records each reader reads, capped.
+readable_count() { local n=${1:-0}; echo $(( n < consume_records_max ? n : consume_records_max )); }
 
 # ---- broker A: default flush policy (always) ------------------------------
 phase start
@@ -139,7 +143,7 @@ durable_rate=$(jget durable .records_per_s)
 durable_records=$(jget durable .records)
 
 phase consume-1
-consume_count=$(( ${durable_records:-0} < consume_records_max ? ${durable_records:-0} : consume_records_max ))
+consume_count=$(readable_count "$durable_records")
 say "consume: 1 group, $consume_count records"
 run_logged consume1 "$weir" bench consume --topic d1k --groups 1 --count "$consume_count" \
     --duration-secs 120 --json
@@ -154,7 +158,7 @@ run_logged small "$weir" bench produce --topic d100 --partitions 8 --record-byte
     --acks all --duration-secs "$seconds" --json
 
 phase e2e
-e2e_rate=$(awk -v r="${durable_rate:-0}" 'BEGIN { r = int(r / 2); print (r < 1 ? 1 : r) }')
+e2e_rate=$(half_rate "$durable_rate")
 say "e2e: 1 KiB at $e2e_rate records/s (50% of durable max), ${seconds}s"
 # Same producer settings as the max-rate run, so the load is half of what
 # that configuration reached.
@@ -184,12 +188,12 @@ run_logged window "$weir" bench produce --topic w1k --partitions 8 --record-byte
 window_rate=$(jget window .records_per_s)
 window_records=$(jget window .records)
 phase consume-1-window
-window_count=$(( ${window_records:-0} < consume_records_max ? ${window_records:-0} : consume_records_max ))
+window_count=$(readable_count "$window_records")
 say "consume: 1 group, $window_count records (older than the window: from disk)"
 run_logged consume1_window "$weir" bench consume --topic w1k --groups 1 --count "$window_count" \
     --duration-secs 120 --json
 phase e2e-window
-e2e_window_rate=$(awk -v r="${window_rate:-0}" 'BEGIN { r = int(r / 2); print (r < 1 ? 1 : r) }')
+e2e_window_rate=$(half_rate "$window_rate")
 say "e2e: 1 KiB at $e2e_window_rate records/s (50% of that max), ${seconds}s"
 run_logged e2e_window "$weir" bench e2e --topic e2e-w --partitions 8 --record-bytes 1024 \
     --acks all --rate "$e2e_window_rate" --duration-secs "$seconds" --json
