@@ -12,8 +12,8 @@ use super::limits::Limits;
 use super::produce::Sender;
 use super::report::{emit, latency_fraction, Fraction, Table};
 use super::{
-    ensure_topic, latency_histogram, per_s, random_bytes, record_latency, watch, Counters, Goal,
-    LatencySummary, OutputArgs, ProducerOpts, Progress, TopicOpts,
+    check_rate, ensure_topic, latency_histogram, per_s, random_bytes, record_latency, watch,
+    Counters, Goal, LatencySummary, OutputArgs, Pace, ProducerOpts, Progress, TopicOpts,
 };
 use crate::client::{self, ClientArgs};
 use anyhow::{anyhow, bail};
@@ -26,8 +26,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Bytes of the send timestamp at the start of each record.
 const STAMP_BYTES: usize = 8;
-/// Highest --rate accepted.
-const RATE_MAX: u64 = 10_000_000;
 /// How long the consumer polls before the producer starts, so connection
 /// set-up is not counted as latency.
 const WARM_UP: Duration = Duration::from_millis(1000);
@@ -85,9 +83,7 @@ pub fn run(args: &E2eArgs) -> anyhow::Result<()> {
     if args.producer.record_bytes < STAMP_BYTES {
         bail!("--record-bytes must be at least {STAMP_BYTES} to carry the send time");
     }
-    if args.rate == 0 || args.rate > RATE_MAX {
-        bail!("--rate must be 1..={RATE_MAX}");
-    }
+    check_rate(args.rate)?;
     let partitions = ensure_topic(&args.client, &args.topic)?;
     let consumer = tail_consumer(args)?;
     let counters = std::sync::Arc::new(Counters::default());
@@ -216,19 +212,16 @@ struct Paced {
 /// Sends `rate` records per second for the duration.
 fn send_paced(mut sender: Sender, args: &E2eArgs, shared: &Shared) -> anyhow::Result<Paced> {
     let mut value = random_bytes(args.producer.record_bytes, 0xe2e);
-    let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
+    let pace = Pace::new(args.rate);
     let started = Instant::now();
     let end = started + Duration::from_secs(args.duration_secs);
     let mut sent = 0u64;
     loop {
-        let due = started + interval.mul_f64(sent as f64);
+        let due = pace.due(sent);
         if due >= end || shared.interrupted.load(Ordering::Relaxed) {
             break;
         }
-        let now = Instant::now();
-        if due > now {
-            std::thread::sleep(due - now);
-        }
+        Pace::sleep_until(due);
         value[..STAMP_BYTES].copy_from_slice(&unix_micros().to_be_bytes());
         sender.send(&value)?;
         sent += 1;

@@ -39,6 +39,8 @@ const TICK: Duration = Duration::from_millis(100);
 /// One megabyte in every MB/s figure: 10^6 bytes, as disk and network
 /// vendors count.
 pub const MB: f64 = 1_000_000.0;
+/// Highest `--rate` a paced bench accepts, in records per second.
+pub const RATE_MAX: u64 = 10_000_000;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -48,7 +50,7 @@ pub struct BenchArgs {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
-    /// Produce at the maximum rate; records/s, MB/s and produce latency percentiles
+    /// Produce at the maximum rate (or a fixed --rate); records/s, MB/s and produce latency percentiles
     Produce(produce::ProduceBenchArgs),
     /// Read a topic from the beginning with N independent readers; records/s and MB/s
     Consume(consume::ConsumeBenchArgs),
@@ -185,6 +187,45 @@ pub fn ensure_topic(client_args: &ClientArgs, opts: &TopicOpts) -> anyhow::Resul
         .find(|t| t.name() == opts.topic)
         .map_or(0, |t| t.partitions().len());
     Ok(i32::try_from(partitions).unwrap_or(i32::MAX))
+}
+
+/// Paces sends to a fixed rate against the clock, so latency can be measured
+/// below saturation. A sender that falls behind sends the records it owes in
+/// a burst rather than dropping them, so the average rate holds.
+pub struct Pace {
+    started: Instant,
+    interval: Duration,
+}
+
+impl Pace {
+    /// `rate` records per second from now; `rate` must be at least 1.
+    pub fn new(rate: u64) -> Pace {
+        Pace {
+            started: Instant::now(),
+            interval: Duration::from_secs_f64(1.0 / rate.max(1) as f64),
+        }
+    }
+
+    /// When send number `n` (counting from 0) is due.
+    pub fn due(&self, n: u64) -> Instant {
+        self.started + self.interval.mul_f64(n as f64)
+    }
+
+    /// Sleeps until `due` unless it has passed.
+    pub fn sleep_until(due: Instant) {
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+    }
+}
+
+/// Checks a `--rate` flag: 1..=RATE_MAX records per second.
+pub fn check_rate(rate: u64) -> anyhow::Result<()> {
+    if rate == 0 || rate > RATE_MAX {
+        bail!("--rate must be 1..={RATE_MAX}");
+    }
+    Ok(())
 }
 
 /// Progress shared between worker threads and the progress bar.

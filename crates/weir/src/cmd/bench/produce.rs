@@ -1,7 +1,9 @@
 //! `weir bench produce`: N producer clients, each on its own thread, send
-//! fixed-size records as fast as the broker acknowledges them, for a count or
-//! a duration. Reports records/s, MB/s (record key + value bytes) and produce
-//! latency — from `send()` to the delivery report — at p50/p99/p99.9/max.
+//! fixed-size records as fast as the broker acknowledges them — or, with
+//! `--rate`, at a fixed rate, to measure latency below saturation — for a
+//! count or a duration. Reports records/s, MB/s (record key + value bytes)
+//! and produce latency — from `send()` to the delivery report — at
+//! p50/p99/p99.9/max.
 //!
 //! `Sender`, the producer wrapper that measures delivery latency, is shared
 //! with `e2e.rs`. Nothing here reads records back.
@@ -9,8 +11,9 @@
 use super::limits::Limits;
 use super::report::{emit, latency_fraction, throughput_fractions, Fraction, Table};
 use super::{
-    ensure_topic, latency_histogram, mb_per_s, per_s, random_bytes, record_latency, watch,
-    Counters, Goal, LatencySummary, OutputArgs, ProducerOpts, Progress, TopicOpts, WORKERS_MAX,
+    check_rate, ensure_topic, latency_histogram, mb_per_s, per_s, random_bytes, record_latency,
+    watch, Counters, Goal, LatencySummary, OutputArgs, Pace, ProducerOpts, Progress, TopicOpts,
+    WORKERS_MAX,
 };
 use crate::client::{self, ClientArgs};
 use anyhow::{anyhow, bail};
@@ -46,6 +49,9 @@ pub struct ProduceBenchArgs {
     /// Producer clients, each with its own connection and thread
     #[arg(long, default_value_t = 1)]
     pub producers: u32,
+    /// Send this many records per second in total, split across producers, instead of as many as the broker takes
+    #[arg(long)]
+    pub rate: Option<u64>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -191,6 +197,8 @@ struct ProduceResult {
     #[serde(flatten)]
     producer: ProducerOpts,
     producers: u32,
+    /// `--rate`, when the run was paced.
+    target_records_per_s: Option<u64>,
     records: u64,
     failed: u64,
     bytes: u64,
@@ -206,6 +214,12 @@ pub fn run(args: &ProduceBenchArgs) -> anyhow::Result<()> {
     args.producer.check()?;
     if args.producers == 0 || args.producers > WORKERS_MAX {
         bail!("--producers must be 1..={WORKERS_MAX}");
+    }
+    if let Some(rate) = args.rate {
+        check_rate(rate)?;
+        if rate < u64::from(args.producers) {
+            bail!("--rate must be at least --producers, so every producer sends");
+        }
     }
     let partitions = ensure_topic(&args.client, &args.topic)?;
     let counters = Arc::new(Counters::default());
@@ -233,9 +247,10 @@ pub fn run(args: &ProduceBenchArgs) -> anyhow::Result<()> {
             .enumerate()
             .map(|(i, sender)| {
                 let quota = args.count.map(|n| share(n, args.producers, i as u32));
+                let rate = args.rate.map(|r| share(r, args.producers, i as u32));
                 let (stop, finished_threads) = (&stop, &finished_threads);
                 scope.spawn(move || {
-                    let result = send_share(sender, args, quota, stop);
+                    let result = send_share(sender, args, quota, rate, stop);
                     finished_threads.fetch_add(1, Ordering::SeqCst);
                     result
                 })
@@ -291,20 +306,32 @@ fn share(total: u64, producers: u32, index: u32) -> u64 {
     total / producers + u64::from(u64::from(index) < total % producers)
 }
 
+/// Sends this producer's `quota` (or until `stop`), `rate` records per
+/// second when paced.
 fn send_share(
     mut sender: Sender,
     args: &ProduceBenchArgs,
     quota: Option<u64>,
+    rate: Option<u64>,
     stop: &Stop<'_>,
 ) -> anyhow::Result<Sent> {
     let value = random_bytes(args.producer.record_bytes, 0x9e37_79b9_7f4a_7c15);
+    let pace = rate.map(Pace::new);
     let mut sent = 0u64;
     loop {
         if quota.is_some_and(|q| sent >= q) {
             break;
         }
-        if sent.is_multiple_of(SENDS_PER_CHECK) && stop.now() {
+        // A paced sender sleeps between sends, so it checks every time.
+        if (pace.is_some() || sent.is_multiple_of(SENDS_PER_CHECK)) && stop.now() {
             break;
+        }
+        if let Some(pace) = &pace {
+            let due = pace.due(sent);
+            if stop.deadline.is_some_and(|end| due >= end) {
+                break;
+            }
+            Pace::sleep_until(due);
         }
         sender.send(&value)?;
         sent += 1;
@@ -345,6 +372,7 @@ fn report(
         topic,
         producer: args.producer.clone(),
         producers: args.producers,
+        target_records_per_s: args.rate,
         records: counters.records(),
         failed: counters.failed(),
         bytes: counters.bytes(),
@@ -367,8 +395,11 @@ fn report(
 }
 
 fn table(result: &ProduceResult, limits_found: bool) -> Table {
+    let pacing = result
+        .target_records_per_s
+        .map_or(String::new(), |rate| format!(", target {rate} records/s"));
     let mut table = Table::new(format!(
-        "weir bench produce — {} ({} partitions), {}, {} producer(s)",
+        "weir bench produce — {} ({} partitions), {}, {} producer(s){pacing}",
         result.topic.topic,
         result.topic.partitions,
         result.producer.describe(),

@@ -1,0 +1,113 @@
+//! `weir bench` against the real broker: each load generator runs to
+//! completion with small counts and its `--json` result holds the figures
+//! the benchmark suite reads. Only counts are asserted, never speeds.
+
+mod common;
+
+use common::{unique_topic, weir_bin, Broker};
+use serde_json::Value;
+use std::process::Command;
+
+/// Runs `weir bench <args> --json` against `broker`; returns its JSON.
+fn bench(broker: &Broker, args: &[&str]) -> Value {
+    let output = Command::new(weir_bin())
+        .arg("bench")
+        .args(args)
+        .args(["--bootstrap", &broker.bootstrap(), "--json"])
+        .args(["--limits", "/nonexistent/bench-limits.json"])
+        .output()
+        .expect("run weir bench");
+    assert!(
+        output.status.success(),
+        "weir bench {args:?} failed: {}\nbroker log:\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        broker.log_tail()
+    );
+    serde_json::from_slice(&output.stdout).expect("weir bench --json prints one JSON object")
+}
+
+fn count(result: &Value, field: &str) -> u64 {
+    result[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} missing from {result}"))
+}
+
+#[test]
+fn produce_then_consume_counts_every_record() {
+    let broker = Broker::start(&[]);
+    let topic = unique_topic("bench");
+    let produced = bench(
+        &broker,
+        &[
+            "produce",
+            "--topic",
+            &topic,
+            "--partitions",
+            "3",
+            "--count",
+            "3000",
+            "--record-bytes",
+            "100",
+        ],
+    );
+    assert_eq!(count(&produced, "records"), 3000);
+    assert_eq!(count(&produced, "failed"), 0);
+    assert_eq!(count(&produced, "bytes"), 300_000);
+    assert_eq!(count(&produced["latency_us"], "count"), 3000);
+
+    let consumed = bench(&broker, &["consume", "--topic", &topic, "--groups", "2"]);
+    assert_eq!(count(&consumed, "records_per_group"), 3000);
+    assert_eq!(count(&consumed, "records"), 6000);
+    for group in consumed["per_group"].as_array().expect("per_group") {
+        assert_eq!(group["complete"], Value::Bool(true), "{group}");
+    }
+}
+
+#[test]
+fn a_paced_produce_sends_no_more_than_its_rate() {
+    let broker = Broker::start(&[]);
+    let topic = unique_topic("paced");
+    let result = bench(
+        &broker,
+        &[
+            "produce",
+            "--topic",
+            &topic,
+            "--rate",
+            "400",
+            "--producers",
+            "2",
+            "--duration-secs",
+            "1",
+        ],
+    );
+    assert_eq!(count(&result, "target_records_per_s"), 400);
+    assert_eq!(count(&result, "failed"), 0);
+    // Each producer sends the records due in its second: 200 each at most.
+    let records = count(&result, "records");
+    assert!((1..=400).contains(&records), "{records} records");
+}
+
+#[test]
+fn end_to_end_receives_every_delivered_record() {
+    let broker = Broker::start(&[]);
+    let topic = unique_topic("e2e");
+    let result = bench(
+        &broker,
+        &[
+            "e2e",
+            "--topic",
+            &topic,
+            "--rate",
+            "200",
+            "--duration-secs",
+            "1",
+            "--linger-ms",
+            "0",
+        ],
+    );
+    let delivered = count(&result, "delivered");
+    assert!(delivered > 0);
+    assert_eq!(count(&result, "sent"), delivered);
+    assert_eq!(count(&result, "received"), delivered);
+}
