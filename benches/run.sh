@@ -132,7 +132,7 @@ half_rate() { awk -v r="${1:-0}" 'BEGIN { r = int(r / 2); print (r < 1 ? 1 : r) 
 # readable_count <records>: how many records each reader reads, capped.
 readable_count() { local n=${1:-0}; echo $(( n < consume_records_max ? n : consume_records_max )); }
 
-# ---- broker A: default flush policy (always) ------------------------------
+# ---- broker A: default settings (flush=always, page-cache window auto) -----
 phase start
 start_broker durable "$work/data-durable"
 phase produce-1k
@@ -183,29 +183,30 @@ phase idle-many
 sleep 5
 stop_broker TERM
 
-# ---- broker W: default flush, with a 64 MiB page-cache window -------------
+# ---- broker K: default flush, page cache left to the kernel --------------
+# The other side of the page-cache window, whichever way auto chose for A.
 phase start
-start_broker window "$work/data-window" --page-cache-window-mib 64
-phase produce-1k-window
-say "produce: 1 KiB x 8 partitions, durable, --page-cache-window-mib 64, ${seconds}s"
-run_logged window "$weir" bench produce --topic w1k --partitions 8 --record-bytes 1024 \
+start_broker kernel "$work/data-kernel" --page-cache-window-mib off
+phase produce-1k-kernel
+say "produce: 1 KiB x 8 partitions, durable, --page-cache-window-mib off, ${seconds}s"
+run_logged kernel "$weir" bench produce --topic k1k --partitions 8 --record-bytes 1024 \
     --acks all --duration-secs "$seconds" --json
-window_rate=$(jget window .records_per_s)
-window_records=$(jget window .records)
-phase consume-1-window
-window_count=$(readable_count "$window_records")
-say "consume: 1 group, $window_count records (older than the window: from disk)"
-run_logged consume1_window "$weir" bench consume --topic w1k --groups 1 --count "$window_count" \
+kernel_rate=$(jget kernel .records_per_s)
+kernel_records=$(jget kernel .records)
+phase consume-1-kernel
+kernel_count=$(readable_count "$kernel_records")
+say "consume: 1 group, $kernel_count records"
+run_logged consume1_kernel "$weir" bench consume --topic k1k --groups 1 --count "$kernel_count" \
     --duration-secs 120 --json
-phase produce-half-window
-half_window=$(half_rate "$window_rate")
-say "produce: 1 KiB at $half_window records/s (50% of that max), ${seconds}s"
-run_logged half_window "$weir" bench produce --topic h1k-w --partitions 8 --record-bytes 1024 \
-    --acks all --rate "$half_window" --duration-secs "$seconds" --json
-phase e2e-window
-say "e2e: 1 KiB at $half_window records/s (50% of that max), ${seconds}s"
-run_logged e2e_window "$weir" bench e2e --topic e2e-w --partitions 8 --record-bytes 1024 \
-    --acks all --rate "$half_window" --duration-secs "$seconds" --json
+phase produce-half-kernel
+half_kernel=$(half_rate "$kernel_rate")
+say "produce: 1 KiB at $half_kernel records/s (50% of that max), ${seconds}s"
+run_logged half_kernel "$weir" bench produce --topic h1k-k --partitions 8 --record-bytes 1024 \
+    --acks all --rate "$half_kernel" --duration-secs "$seconds" --json
+phase e2e-kernel
+say "e2e: 1 KiB at $half_kernel records/s (50% of that max), ${seconds}s"
+run_logged e2e_kernel "$weir" bench e2e --topic e2e-k --partitions 8 --record-bytes 1024 \
+    --acks all --rate "$half_kernel" --duration-secs "$seconds" --json
 stop_broker TERM
 
 # ---- broker B: flush=never, then start-up after N GiB ---------------------

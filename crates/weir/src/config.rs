@@ -24,7 +24,9 @@ pub const INDEX_INTERVAL_BYTES_DEFAULT: u32 = 4096;
 /// Most partitions one broker holds across all topics, by default.
 pub const PARTITIONS_MAX_DEFAULT: u32 = 10_000;
 /// Largest page-cache window: 1 TiB, far beyond any machine's memory.
-const PAGE_CACHE_WINDOW_MIB_MAX: i64 = 1 << 20;
+const PAGE_CACHE_WINDOW_MIB_MAX: u64 = 1 << 20;
+/// The window `auto` picks on a machine where fresh page cache is expensive.
+const PAGE_CACHE_WINDOW_AUTO_MIB: u64 = 64;
 /// Largest TOML file read; a config file is a few hundred bytes.
 const CONFIG_FILE_BYTES_MAX: u64 = 1024 * 1024;
 
@@ -45,6 +47,72 @@ impl From<RfPolicy> for ReplicationFactorPolicy {
             RfPolicy::Refuse => ReplicationFactorPolicy::Refuse,
         }
     }
+}
+
+/// A TOML value that may be written either way, e.g. `page_cache_window_mib =
+/// 64` or `= "auto"`; the setting's own parser reads its text.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum TextOrNumber {
+    Number(i64),
+    Text(String),
+}
+
+impl TextOrNumber {
+    fn text(&self) -> String {
+        match self {
+            TextOrNumber::Number(n) => n.to_string(),
+            TextOrNumber::Text(t) => t.clone(),
+        }
+    }
+}
+
+/// What about this machine changes a default. Detected once at start-up by
+/// [`Host::detect`]; tests pass their own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Host {
+    /// The VM's balloon device reports free memory to the hypervisor, so
+    /// memory the guest has not touched in the last few seconds costs a host
+    /// fault per page when touched again.
+    pub reports_free_memory: bool,
+}
+
+impl Host {
+    pub fn detect() -> Host {
+        Host {
+            reports_free_memory: balloon_reports_free_memory(Path::new(BALLOON_DEVICES)),
+        }
+    }
+}
+
+/// Where Linux lists virtio balloon devices, each with its negotiated
+/// feature bits.
+const BALLOON_DEVICES: &str = "/sys/bus/virtio/drivers/virtio_balloon";
+/// VIRTIO_BALLOON_F_REPORTING, the virtio spec's free page reporting bit.
+const BALLOON_F_REPORTING: usize = 5;
+
+/// True when a virtio balloon device under `dir` negotiated free page
+/// reporting. Each device's `features` file is one `0`/`1` character per
+/// feature bit, bit 0 first.
+fn balloon_reports_free_memory(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        std::fs::read_to_string(entry.path().join("features"))
+            .is_ok_and(|bits| bits.as_bytes().get(BALLOON_F_REPORTING) == Some(&b'1'))
+    })
+}
+
+/// How the page-cache window was chosen, for the start-up log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowChoice {
+    /// Set explicitly (a number, `off` or -1).
+    Explicit,
+    /// `auto` on a host that reports free memory: the window is on.
+    AutoOn,
+    /// `auto` elsewhere: caching is left to the kernel.
+    AutoOff,
 }
 
 /// Flags of `weir serve`. Every one is optional: an absent flag falls back to
@@ -120,15 +188,16 @@ pub struct ServeArgs {
     #[arg(long, env = "WEIR_PARTITIONS_MAX", value_name = "N")]
     pub partitions_max: Option<u32>,
     /// Keep only each partition's newest MIB of synced data in the page
-    /// cache, dropping older data once it is on disk; -1 leaves caching to
-    /// the kernel [default: -1]
+    /// cache, dropping older data once it is on disk; `off` (or -1) leaves
+    /// caching to the kernel; `auto` is 64 on a VM that reports free memory
+    /// to its host and off elsewhere [default: auto]
     #[arg(
         long,
         env = "WEIR_PAGE_CACHE_WINDOW_MIB",
-        value_name = "MIB",
+        value_name = "MIB|auto|off",
         allow_negative_numbers = true
     )]
-    pub page_cache_window_mib: Option<i64>,
+    pub page_cache_window_mib: Option<String>,
     /// Largest request frame accepted [default: 104857600 (100 MiB)]
     #[arg(long, env = "WEIR_REQUEST_BYTES_MAX", value_name = "BYTES")]
     pub request_bytes_max: Option<usize>,
@@ -185,7 +254,7 @@ pub struct FileConfig {
     pub max_message_bytes: Option<usize>,
     pub index_interval_bytes: Option<u32>,
     pub partitions_max: Option<u32>,
-    pub page_cache_window_mib: Option<i64>,
+    pub page_cache_window_mib: Option<TextOrNumber>,
     pub request_bytes_max: Option<usize>,
     pub connections_max: Option<usize>,
     pub in_flight_per_connection_max: Option<usize>,
@@ -226,6 +295,7 @@ impl FileConfig {
 pub struct ServeSettings {
     pub broker: BrokerConfig,
     pub store: StoreOptions,
+    pub page_cache_window: WindowChoice,
 }
 
 /// Reads the TOML file named by `--config`/`WEIR_CONFIG`, if any, and resolves.
@@ -234,7 +304,7 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         Some(path) => FileConfig::read(path)?,
         None => FileConfig::default(),
     };
-    resolve(args, &file)
+    resolve(args, &file, Host::detect())
 }
 
 /// Flag (or env, already folded in by clap), else file, else default.
@@ -249,10 +319,15 @@ macro_rules! pick {
 }
 
 /// Layers `args` over `file` over the defaults and validates the result.
-pub fn resolve(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<ServeSettings> {
-    let store = resolve_store(args, file)?;
+pub fn resolve(args: &ServeArgs, file: &FileConfig, host: Host) -> anyhow::Result<ServeSettings> {
+    let (window_bytes, page_cache_window) = page_cache_window(args, file, host)?;
+    let store = resolve_store(args, file, window_bytes)?;
     let broker = resolve_broker(args, file)?;
-    Ok(ServeSettings { broker, store })
+    Ok(ServeSettings {
+        broker,
+        store,
+        page_cache_window,
+    })
 }
 
 fn resolve_broker(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<BrokerConfig> {
@@ -346,7 +421,11 @@ fn resolve_limits(args: &ServeArgs, file: &FileConfig, d: Limits) -> Limits {
     }
 }
 
-fn resolve_store(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<StoreOptions> {
+fn resolve_store(
+    args: &ServeArgs,
+    file: &FileConfig,
+    page_cache_window_bytes: Option<u64>,
+) -> anyhow::Result<StoreOptions> {
     let flush = match (&args.flush, &file.flush) {
         (Some(policy), _) => *policy,
         (None, Some(text)) => text
@@ -365,22 +444,43 @@ fn resolve_store(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<StoreOpt
             INDEX_INTERVAL_BYTES_DEFAULT
         ),
         partitions_max: pick!(args, file, partitions_max, PARTITIONS_MAX_DEFAULT),
-        page_cache_window_bytes: page_cache_window(args, file)?,
+        page_cache_window_bytes,
     };
     validate_store(&store)?;
     Ok(store)
 }
 
-/// `page_cache_window_mib` in bytes; -1 (the default) is `None`.
-fn page_cache_window(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Option<u64>> {
-    let mib = pick!(args, file, page_cache_window_mib, -1);
-    check(
-        (-1..=PAGE_CACHE_WINDOW_MIB_MAX).contains(&mib),
-        "page_cache_window_mib",
-        &format!("must be -1 (off) or 0..={PAGE_CACHE_WINDOW_MIB_MAX}"),
-        mib,
-    )?;
-    Ok(u64::try_from(mib).ok().map(|mib| mib << 20))
+/// `page_cache_window_mib` in bytes (`None`: off) and how it was chosen.
+/// `auto`, the default, turns the window on only where fresh page cache is
+/// expensive: see docs/configuration.md, "Page-cache window".
+fn page_cache_window(
+    args: &ServeArgs,
+    file: &FileConfig,
+    host: Host,
+) -> anyhow::Result<(Option<u64>, WindowChoice)> {
+    let text = args
+        .page_cache_window_mib
+        .clone()
+        .or_else(|| file.page_cache_window_mib.as_ref().map(TextOrNumber::text))
+        .unwrap_or_else(|| "auto".to_string());
+    let mib = match text.trim() {
+        "auto" if host.reports_free_memory => {
+            return Ok((Some(PAGE_CACHE_WINDOW_AUTO_MIB << 20), WindowChoice::AutoOn))
+        }
+        "auto" => return Ok((None, WindowChoice::AutoOff)),
+        "off" | "-1" => return Ok((None, WindowChoice::Explicit)),
+        number => number.parse::<u64>().ok(),
+    };
+    match mib {
+        Some(mib) if mib <= PAGE_CACHE_WINDOW_MIB_MAX => {
+            Ok((Some(mib << 20), WindowChoice::Explicit))
+        }
+        _ => Err(invalid(
+            "page_cache_window_mib",
+            &format!("must be auto, off (or -1), or 0..={PAGE_CACHE_WINDOW_MIB_MAX}"),
+            &text,
+        )),
+    }
 }
 
 fn resolve_topic_defaults(args: &ServeArgs, file: &FileConfig) -> TopicConfig {
@@ -413,8 +513,13 @@ fn check(ok: bool, key: &str, rule: &str, value: impl std::fmt::Display) -> anyh
     if ok {
         return Ok(());
     }
+    Err(invalid(key, rule, value))
+}
+
+/// The error for a setting that breaks `rule`, naming its key and flag.
+fn invalid(key: &str, rule: &str, value: impl std::fmt::Display) -> anyhow::Error {
     let flag = key.replace('_', "-");
-    bail!("{key} (--{flag}) {rule}, got {value}")
+    anyhow::anyhow!("{key} (--{flag}) {rule}, got {value}")
 }
 
 fn validate_broker(c: &BrokerConfig) -> anyhow::Result<()> {

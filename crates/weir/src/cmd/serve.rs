@@ -6,7 +6,7 @@
 //! `broker` crate and the storage in `log`. This file is only the order of
 //! those steps and what the operator sees of them.
 
-use crate::config::{self, ServeArgs, ServeSettings};
+use crate::config::{self, ServeArgs, ServeSettings, WindowChoice};
 use anyhow::Context;
 use log::{LogError, Store};
 use std::io::Write;
@@ -62,9 +62,26 @@ async fn bind_and_run(
     server.run(signals.first()).await
 }
 
+/// Says whether the page-cache window is on, and why when `auto` chose it.
+fn log_page_cache_window(settings: &ServeSettings) {
+    let window_mib = settings.store.page_cache_window_bytes.map(|b| b >> 20);
+    match (settings.page_cache_window, window_mib) {
+        (WindowChoice::AutoOn, Some(mib)) => tracing::info!(
+            window_mib = mib,
+            "page-cache window on (auto): this VM reports free memory to its host, so new \
+             page cache is slow to fill; each partition keeps its newest {mib} MiB cached \
+             and readers further behind read from disk. --page-cache-window-mib off \
+             turns this off"
+        ),
+        (_, Some(mib)) => tracing::info!(window_mib = mib, "page-cache window on"),
+        (_, None) => tracing::debug!("page-cache window off: caching is left to the kernel"),
+    }
+}
+
 fn open_store(settings: &ServeSettings) -> anyhow::Result<Arc<Store>> {
     let data_dir = settings.store.data_dir.display().to_string();
     tracing::info!(data_dir = %data_dir, flush = ?settings.store.flush, "opening store");
+    log_page_cache_window(settings);
     match Store::open(settings.store.clone()) {
         Ok(store) => Ok(store),
         Err(LogError::Locked(_)) => Err(anyhow::anyhow!(

@@ -226,6 +226,16 @@ fn clear_weir_env() {
 
 /// Parses `flags` with `env` set, then resolves over the TOML `file`.
 fn settings(flags: &[String], env: &[(String, &str)], file: &str) -> anyhow::Result<ServeSettings> {
+    settings_on(Host::default(), flags, env, file)
+}
+
+/// [`settings`] as resolved on `host`.
+fn settings_on(
+    host: Host,
+    flags: &[String],
+    env: &[(String, &str)],
+    file: &str,
+) -> anyhow::Result<ServeSettings> {
     let _guard = ENV_LOCK
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -237,7 +247,7 @@ fn settings(flags: &[String], env: &[(String, &str)], file: &str) -> anyhow::Res
         Wrap::try_parse_from(std::iter::once("serve".to_string()).chain(flags.iter().cloned()));
     clear_weir_env();
     let args = parsed?.args;
-    resolve(&args, &FileConfig::parse(file, "test.toml")?)
+    resolve(&args, &FileConfig::parse(file, "test.toml")?, host)
 }
 
 #[test]
@@ -315,6 +325,16 @@ fn bad_inputs_are_errors_naming_the_setting() {
         (&["--node-id", "-1"], "", "node_id"),
         (&[], "page_cache_window_mib = -2", "page_cache_window_mib"),
         (
+            &[],
+            "page_cache_window_mib = \"big\"",
+            "page_cache_window_mib",
+        ),
+        (
+            &["--page-cache-window-mib", "on"],
+            "",
+            "page_cache_window_mib",
+        ),
+        (
             &["--page-cache-window-mib", "1048577"],
             "",
             "page_cache_window_mib",
@@ -353,4 +373,75 @@ fn good_inputs_parse() {
             panic!("{flags:?} {file:?}: {err:#}");
         }
     }
+}
+
+#[test]
+fn the_page_cache_window_is_on_by_default_only_where_free_memory_is_reported() {
+    let reporting = Host {
+        reports_free_memory: true,
+    };
+    let window = |host, flags: &[&str], env: &[(String, &str)], file| {
+        let flags: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
+        let s = settings_on(host, &flags, env, file).expect("valid settings");
+        (s.store.page_cache_window_bytes, s.page_cache_window)
+    };
+    let mib = |n: u64| Some(n << 20);
+    let env = |value| vec![(env_name("page_cache_window_mib"), value)];
+    let cases = [
+        (
+            Host::default(),
+            window(Host::default(), &[], &[], ""),
+            (None, WindowChoice::AutoOff),
+        ),
+        (
+            reporting,
+            window(reporting, &[], &[], ""),
+            (mib(64), WindowChoice::AutoOn),
+        ),
+        (
+            reporting,
+            window(reporting, &[], &[], "page_cache_window_mib = \"auto\""),
+            (mib(64), WindowChoice::AutoOn),
+        ),
+        (
+            reporting,
+            window(reporting, &["--page-cache-window-mib", "off"], &[], ""),
+            (None, WindowChoice::Explicit),
+        ),
+        (
+            reporting,
+            window(reporting, &[], &env("-1"), ""),
+            (None, WindowChoice::Explicit),
+        ),
+        (
+            reporting,
+            window(reporting, &[], &[], "page_cache_window_mib = \"off\""),
+            (None, WindowChoice::Explicit),
+        ),
+        (
+            Host::default(),
+            window(Host::default(), &[], &env("16"), ""),
+            (mib(16), WindowChoice::Explicit),
+        ),
+    ];
+    for (i, (host, got, want)) in cases.into_iter().enumerate() {
+        assert_eq!(got, want, "case {i} on {host:?}");
+    }
+}
+
+#[test]
+fn free_page_reporting_is_read_from_the_balloon_feature_bits() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    assert!(!balloon_reports_free_memory(&dir.path().join("absent")));
+    assert!(!balloon_reports_free_memory(dir.path()), "no devices");
+    let device = |name: &str, bits: &str| {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(&path).expect("device dir");
+        std::fs::write(path.join("features"), bits).expect("features");
+    };
+    // Bits 1, 2 and 7 but not 5 (VIRTIO_BALLOON_F_REPORTING).
+    device("virtio0", "0110000100000000000000000000000010000000\n");
+    assert!(!balloon_reports_free_memory(dir.path()));
+    device("virtio1", "0110010100000000000000000000000010000000\n");
+    assert!(balloon_reports_free_memory(dir.path()));
 }
