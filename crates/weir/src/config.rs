@@ -6,8 +6,9 @@
 //! Clap already applies "flag over environment", so every field here is an
 //! `Option` and resolution only layers the file and the defaults underneath.
 //! The defaults themselves come from `broker::BrokerConfig::default()` and
-//! `log::TopicConfig::default()` (Kafka's values), plus the two store
-//! constants below; nothing else in this file invents a number.
+//! `log::TopicConfig::default()` (Kafka's values), plus the store constants
+//! below; nothing else in this file invents a number. One default depends on
+//! the machine: the page-cache window's `auto`, from [`Host::detect`].
 //! What this file does not do: open the store, bind sockets, or start logging.
 
 use anyhow::{bail, Context};

@@ -89,6 +89,27 @@ fn a_paced_produce_sends_no_more_than_its_rate() {
 }
 
 #[test]
+fn records_sent_during_the_warm_up_count_in_no_figure() {
+    let broker = Broker::start(&[]);
+    let topic = unique_topic("warm");
+    let args = [
+        "produce",
+        "--topic",
+        &topic,
+        "--rate",
+        "300",
+        "--duration-secs",
+        "1",
+    ];
+    let result = bench(&broker, &[&args[..], &["--warmup-secs", "1"]].concat());
+    assert_eq!(count(&result, "warmup_secs"), 1);
+    // Two seconds were sent at 300/s; only the second counts.
+    let records = count(&result, "records");
+    assert!((1..=300).contains(&records), "{records} records");
+    assert_eq!(count(&result["latency_us"], "count"), records);
+}
+
+#[test]
 fn end_to_end_receives_every_delivered_record() {
     let broker = Broker::start(&[]);
     let topic = unique_topic("e2e");

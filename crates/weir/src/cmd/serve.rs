@@ -7,11 +7,13 @@
 //! those steps and what the operator sees of them.
 
 use crate::config::{self, ServeArgs, ServeSettings, WindowChoice};
+use crate::os;
 use anyhow::Context;
 use log::{LogError, Store};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tracing_subscriber::EnvFilter;
 
@@ -36,9 +38,21 @@ fn init_logging() {
         .init();
 }
 
+/// How often freed heap memory is handed back to the kernel.
+const RELEASE_MEMORY_INTERVAL: Duration = Duration::from_secs(10);
+
 async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let signals = Signals::register()?;
     let store = open_store(&settings)?;
+    // Ends with the runtime; a trim is a few milliseconds at most.
+    tokio::spawn(async {
+        let mut every = tokio::time::interval(RELEASE_MEMORY_INTERVAL);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            os::release_free_memory();
+        }
+    });
     let served = bind_and_run(settings, store.clone(), signals).await;
     // Flush and mark a clean shutdown even when serving failed, so the next
     // start does not have to recover what was written.

@@ -21,7 +21,7 @@ use hdrhistogram::Histogram;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,9 @@ pub struct ProduceBenchArgs {
     /// Send this many records per second in total, split across producers, instead of as many as the broker takes
     #[arg(long)]
     pub rate: Option<u64>,
+    /// Send for this long before --duration-secs starts; records sent meanwhile count in no figure
+    #[arg(long, default_value_t = 0)]
+    pub warmup_secs: u64,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -59,6 +62,9 @@ pub struct ProduceBenchArgs {
 /// Delivery reports of one producer: counts and send-to-report latency.
 pub struct Delivery {
     started: Instant,
+    /// Microseconds from `started` before which a record is warm-up: its
+    /// report is neither counted nor timed (failures still are).
+    measure_from_us: AtomicU64,
     counters: Arc<Counters>,
     histogram: Mutex<Histogram<u64>>,
     first_error: Mutex<Option<String>>,
@@ -72,6 +78,7 @@ impl ProducerContext for Delivery {
 
     fn delivery(&self, result: &DeliveryResult<'_>, sent_us: usize) {
         match result {
+            Ok(_) if (sent_us as u64) < self.measure_from_us.load(Ordering::Relaxed) => {}
             Ok(message) => {
                 let bytes = (message.payload_len() + message.key_len()) as u64;
                 self.counters.add(1, bytes);
@@ -121,6 +128,7 @@ impl Sender {
         let started = Instant::now();
         let context = Delivery {
             started,
+            measure_from_us: AtomicU64::new(0),
             counters,
             histogram: Mutex::new(latency_histogram()),
             first_error: Mutex::new(None),
@@ -143,6 +151,15 @@ impl Sender {
             sequence: 0,
             started,
         })
+    }
+
+    /// Records sent before `at` are warm-up: delivered, but in no figure.
+    pub fn measure_from(&self, at: Instant) {
+        let us = at.saturating_duration_since(self.started).as_micros();
+        let context = self.producer.context();
+        context
+            .measure_from_us
+            .store(u64::try_from(us).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// Queues one record, waiting while librdkafka's queue is full.
@@ -197,6 +214,8 @@ struct ProduceResult {
     #[serde(flatten)]
     producer: ProducerOpts,
     producers: u32,
+    /// Seconds sent before the measured part of the run.
+    warmup_secs: u64,
     /// `--rate`, when the run was paced.
     target_records_per_s: Option<u64>,
     records: u64,
@@ -214,6 +233,9 @@ pub fn run(args: &ProduceBenchArgs) -> anyhow::Result<()> {
     args.producer.check()?;
     if args.producers == 0 || args.producers > WORKERS_MAX {
         bail!("--producers must be 1..={WORKERS_MAX}");
+    }
+    if args.warmup_secs > 0 && args.count.is_some() {
+        bail!("--warmup-secs goes with --duration-secs, not --count");
     }
     if let Some(rate) = args.rate {
         check_rate(rate)?;
@@ -236,6 +258,10 @@ pub fn run(args: &ProduceBenchArgs) -> anyhow::Result<()> {
     let (duration, goal) = duration_and_goal(args);
     let progress = Progress::new("produce", goal);
     let started = Instant::now();
+    let measured_from = started + Duration::from_secs(args.warmup_secs);
+    for sender in &senders {
+        sender.measure_from(measured_from);
+    }
     let stop = Stop {
         deadline: duration.map(|d| started + d),
         interrupted: &interrupted,
@@ -271,14 +297,15 @@ pub fn run(args: &ProduceBenchArgs) -> anyhow::Result<()> {
         partitions,
         ..args.topic.clone()
     };
-    report(args, topic, &counters, started, results)
+    report(args, topic, &counters, measured_from, results)
 }
 
-/// The time limit, if any, and what the progress bar counts.
+/// The time limit, warm-up included, if any, and what the progress bar counts.
 fn duration_and_goal(args: &ProduceBenchArgs) -> (Option<Duration>, Goal) {
+    let warmup = Duration::from_secs(args.warmup_secs);
     let duration = match (args.count, args.duration_secs) {
-        (None, None) => Some(Duration::from_secs(DURATION_SECS_DEFAULT)),
-        (_, seconds) => seconds.map(Duration::from_secs),
+        (None, None) => Some(Duration::from_secs(DURATION_SECS_DEFAULT) + warmup),
+        (_, seconds) => seconds.map(|s| Duration::from_secs(s) + warmup),
     };
     let goal = match (args.count, duration) {
         (Some(n), _) => Goal::Records(n),
@@ -372,6 +399,7 @@ fn report(
         topic,
         producer: args.producer.clone(),
         producers: args.producers,
+        warmup_secs: args.warmup_secs,
         target_records_per_s: args.rate,
         records: counters.records(),
         failed: counters.failed(),
@@ -395,9 +423,12 @@ fn report(
 }
 
 fn table(result: &ProduceResult, limits_found: bool) -> Table {
-    let pacing = result
+    let mut pacing = result
         .target_records_per_s
         .map_or(String::new(), |rate| format!(", target {rate} records/s"));
+    if result.warmup_secs > 0 {
+        pacing.push_str(&format!(", after a {} s warm-up", result.warmup_secs));
+    }
     let mut table = Table::new(format!(
         "weir bench produce — {} ({} partitions), {}, {} producer(s){pacing}",
         result.topic.topic,
