@@ -557,9 +557,10 @@ const OPEN_THREADS_MAX: u32 = 4;
 /// `open(0..count)` on up to [`OPEN_THREADS_MAX`] threads, results in id
 /// order; the first error by id wins.
 ///
-/// After a crash each partition re-reads its unsynced tail, one batch header
-/// at a time, and each of those reads waits on the disk rather than the CPU,
-/// so partitions recover faster side by side even on a small machine.
+/// Opening mostly waits on the disk, not the CPU: after a crash each
+/// partition re-reads its unsynced tail, and a new partition syncs its first
+/// segment and directory. So partitions open faster side by side even on a
+/// small machine, at start-up and when a topic is created.
 fn open_concurrently<T: Send>(
     count: u32,
     open: impl Fn(u32) -> Result<T, LogError> + Sync,
