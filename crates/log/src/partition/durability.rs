@@ -4,7 +4,7 @@
 //! page-cache window. The cycle itself is run by `flush.rs`.
 
 use super::{Boundary, Partition, State};
-use crate::checkpoint::{self, RecoveryPoint};
+use crate::checkpoint::{self, RecoveryPoint, RecoveryPointFile};
 use crate::flush::Flusher;
 use crate::{FlushPolicy, LogError};
 use std::fs::File;
@@ -145,20 +145,25 @@ impl Partition {
         }
         self.flush(flusher)?;
         let mut state = self.lock();
-        write_recovery_point(&self.dir, &state)?;
+        write_recovery_point(&self.dir, &mut state)?;
         write_producer_snapshot(&self.dir, &mut state)?;
         Ok(())
     }
 }
 
-pub(crate) fn write_recovery_point(dir: &Path, state: &State) -> Result<(), LogError> {
+/// Records the durable end as the recovery point: in place once the file
+/// is open, else by creating it.
+pub(crate) fn write_recovery_point(dir: &Path, state: &mut State) -> Result<(), LogError> {
     let d = state.durable;
     let point = RecoveryPoint {
         segment_base: d.segment_base,
         position: d.position,
         next_offset: d.offset,
     };
-    checkpoint::write_recovery_point(dir, point)?;
+    match &state.recovery_point_file {
+        Some(file) => file.write(point)?,
+        None => state.recovery_point_file = Some(RecoveryPointFile::create(dir, point)?),
+    }
     Ok(())
 }
 

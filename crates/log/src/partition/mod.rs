@@ -13,7 +13,7 @@ use durability::write_recovery_point;
 pub(crate) use durability::FlushPlan;
 pub use read::{FileRange, ReadResult};
 
-use crate::checkpoint;
+use crate::checkpoint::{self, RecoveryPointFile};
 use crate::config::{CleanupPolicy, TimestampType};
 use crate::flush::Flusher;
 use crate::producer_state::{self, BatchMeta, Incoming as ProducerBatch, ProducerStates, Verdict};
@@ -96,6 +96,8 @@ pub(crate) struct State {
     /// directory entry must be durable before its data counts as durable.
     pub dir_unsynced: bool,
     pub last_recovery_point: Option<Instant>,
+    /// Open once the recovery point was first written by this process.
+    pub recovery_point_file: Option<RecoveryPointFile>,
     /// Set when the topic is deleted; appends then fail.
     pub deleted: bool,
     /// Idempotent producers' epochs and recent batches.
@@ -223,6 +225,7 @@ impl Partition {
             unsynced: Vec::new(),
             dir_unsynced: false,
             last_recovery_point: None,
+            recovery_point_file: None,
             deleted: false,
             producers,
         };
@@ -230,7 +233,7 @@ impl Partition {
         state.high_watermark = state.end();
         state.durable = state.end();
         if !files_to_sync.is_empty() {
-            write_recovery_point(&params.dir, &state)?;
+            write_recovery_point(&params.dir, &mut state)?;
         }
         let (high_watermark_tx, _) = watch::channel(state.high_watermark.offset);
         let device = std::fs::metadata(&params.dir)?.dev();
