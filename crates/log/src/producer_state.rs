@@ -14,6 +14,7 @@ use records::{BatchHeader, BATCH_HEADER_BYTES};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// Batches remembered per producer for duplicate detection. Kafka keeps 5,
 /// and clients cap in-flight requests per partition at 5 for idempotence.
@@ -27,6 +28,12 @@ pub const PRODUCERS_PER_PARTITION_MAX: usize = 10_000;
 pub const PRODUCER_ID_EXPIRATION_MS: i64 = 24 * 60 * 60 * 1000;
 /// The snapshot file in each partition directory.
 pub(crate) const SNAPSHOT_FILE: &str = "producer-state.json";
+/// Least time between two snapshots of a table that only changed. A start
+/// after a crash replays the batch headers written since the snapshot, which
+/// recovery has just read (so they are cached); writing it every second
+/// instead cost a file create and rename per partition per second, most of
+/// a flush cycle with a thousand partitions.
+const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(30);
 const SNAPSHOT_VERSION: u32 = 1;
 
 /// Where one appended batch of a producer landed.
@@ -165,6 +172,8 @@ pub(crate) struct ProducerStates {
     pub dirty: bool,
     /// The offset the last snapshot written or read covers (-1: none).
     pub snapshot_end: i64,
+    /// When this process last wrote a snapshot.
+    snapshot_written: Option<Instant>,
 }
 
 impl Default for ProducerStates {
@@ -175,6 +184,7 @@ impl Default for ProducerStates {
             tick: 0,
             dirty: false,
             snapshot_end: -1,
+            snapshot_written: None,
         }
     }
 }
@@ -312,12 +322,24 @@ impl ProducerStates {
         // No fsync: `load` rebuilds from the log when the snapshot is
         // missing, unreadable or past the recovered log end, and any
         // version that survives describes a prefix of the log. This runs
-        // under the partition lock once a second, where an fsync would
-        // stall appends for milliseconds.
+        // under the partition lock, where an fsync would stall appends for
+        // milliseconds.
         replace_unsynced(&dir.join(SNAPSHOT_FILE), &json)?;
         self.dirty = false;
         self.snapshot_end = end_offset;
+        self.snapshot_written = Some(Instant::now());
         Ok(())
+    }
+
+    /// Whether to write a snapshot now: it fell behind the active segment
+    /// (so a start replays at most one segment of headers), or the table
+    /// changed and the last snapshot is [`SNAPSHOT_INTERVAL`] old.
+    pub fn snapshot_due(&self, active_base: i64) -> bool {
+        self.snapshot_end < active_base
+            || self.dirty
+                && self
+                    .snapshot_written
+                    .is_none_or(|at| at.elapsed() >= SNAPSHOT_INTERVAL)
     }
 
     /// Loads the snapshot; `None` if missing, unreadable or from another
@@ -487,5 +509,29 @@ mod tests {
         assert_eq!(last_sequence(&header(1, 0, i32::MAX - 1, 3)), 1);
         assert!(in_sequence(i32::MAX, 0));
         assert!(!in_sequence(i32::MAX, 1));
+    }
+
+    #[test]
+    fn snapshot_is_due_after_a_roll_or_once_a_change_is_old_enough() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut states = ProducerStates::default();
+        assert!(states.snapshot_due(0), "never written: behind any segment");
+        states.write_snapshot(dir.path(), 100).unwrap();
+        assert!(!states.snapshot_due(0));
+        assert!(!states.snapshot_due(100));
+        assert!(
+            states.snapshot_due(101),
+            "the active segment rolled past it"
+        );
+        states.replay(&header(7, 0, 0, 0));
+        assert!(states.dirty);
+        assert!(!states.snapshot_due(100), "a change waits for the interval");
+        states.snapshot_written = Instant::now().checked_sub(SNAPSHOT_INTERVAL);
+        assert!(states.snapshot_due(100));
+        states.dirty = false;
+        assert!(
+            !states.snapshot_due(100),
+            "an old but unchanged one is kept"
+        );
     }
 }

@@ -115,13 +115,10 @@ impl Partition {
         Ok(())
     }
 
-    /// The recovery point, and the producer snapshot when it changed or fell
-    /// behind the active segment (so a start replays at most one segment of
-    /// headers).
+    /// The recovery point, and the producer snapshot when it is due.
     fn write_checkpoints(&self, state: &mut State) -> Result<(), LogError> {
         write_recovery_point(&self.dir, state)?;
-        let stale = state.producers.snapshot_end < state.active().base_offset;
-        if state.producers.dirty || stale {
+        if state.producers.snapshot_due(state.active().base_offset) {
             write_producer_snapshot(&self.dir, state)?;
         }
         Ok(())
