@@ -155,7 +155,19 @@ fn load_segment(
     }
     if rewrite_index {
         files_to_sync.push(segment.log.clone());
-        files_to_sync.extend(segment.write_index_files(dir)?);
+        // The index lives in memory; its files only spare the next start a
+        // header walk, are rewritten at roll and shutdown, and are rebuilt
+        // when missing, short or inconsistent. So failing to write them (a
+        // full disk) must not keep the partition, or the broker, from opening.
+        match segment.write_index_files(dir) {
+            Ok(files) => files_to_sync.extend(files),
+            Err(error) => tracing::warn!(
+                dir = %dir.display(),
+                base_offset = base,
+                %error,
+                "could not write index files; the index stays in memory"
+            ),
+        }
     }
     Ok((segment, stop.is_some()))
 }

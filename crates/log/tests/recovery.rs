@@ -195,3 +195,31 @@ fn unsynced_rolled_segments_are_checked_too() {
         "segments after a truncated one are removed"
     );
 }
+
+/// A full disk after a crash: recovery cannot write index files or the
+/// recovery point. Those are shortcuts for the next start, so the
+/// partition must still open, serve every record and take appends.
+#[test]
+fn recovery_opens_even_when_its_small_files_cannot_be_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), FlushPolicy::Never, TopicConfig::default());
+    store.create_topic("r", 1, no_overrides()).unwrap();
+    let batches = fill(&store, 12);
+    drop(store); // no shutdown: an unclean stop
+    let pdir = dir.path().join("topics/r/0");
+    // Directories where the files would go make every write of them fail.
+    for name in [
+        "00000000000000000000.index",
+        "00000000000000000000.timeindex",
+        "recovery-point",
+    ] {
+        let _ = fs::remove_file(pdir.join(name));
+        fs::create_dir(pdir.join(name)).unwrap();
+    }
+    check_survivors(
+        dir.path(),
+        &batches,
+        batches.len(),
+        "small files unwritable",
+    );
+}

@@ -233,7 +233,11 @@ impl Partition {
         state.high_watermark = state.end();
         state.durable = state.end();
         if !files_to_sync.is_empty() {
-            write_recovery_point(&params.dir, &mut state)?;
+            // Advisory, as in the flush cycle: without it the next recovery
+            // checks more. A full disk must not stop the partition opening.
+            if let Err(error) = write_recovery_point(&params.dir, &mut state) {
+                tracing::warn!(dir = %params.dir.display(), %error, "could not write the recovery point");
+            }
         }
         let (high_watermark_tx, _) = watch::channel(state.high_watermark.offset);
         let device = std::fs::metadata(&params.dir)?.dev();
