@@ -49,6 +49,9 @@ trap cleanup EXIT
 
 say() { printf '== %s\n' "$*" >&2; }
 now_ns() { date +%s%N; }
+# A finished broker's data directory: tens of GB at full length, not needed
+# by what follows (kept with WEIR_BENCH_KEEP=1).
+drop_data() { [[ ${WEIR_BENCH_KEEP:-0} == 1 ]] || rm -rf "$1"; }
 
 for tool in jq awk; do
     command -v "$tool" >/dev/null || { say "benches/run.sh needs $tool (apt-get install $tool)"; exit 1; }
@@ -76,6 +79,18 @@ mkdir -p "$work/limits-dir"
 run_logged limits "$weir" bench limits --data-dir "$work/limits-dir" --out "$limits" \
     "${limits_flags[@]}" --json
 export WEIR_BENCH_LIMITS=$limits
+
+# Each broker keeps what its workloads wrote until it stops: up to about three
+# timed workloads at the synced-write limit, and the start-up log. A disk that
+# fills up turns the later figures into storage errors, so say so up front.
+sync_mbps=$(jq -r '.synced_write_mb_s // 0' "$limits" 2>/dev/null || echo 0)
+need_gib=$(awk -v r="$sync_mbps" -v s="$seconds" -v g="$startup_gib" \
+    'BEGIN { n = r * s * 3 / 1073.741824; if (n < g) n = g; printf "%d", n + 1 }')
+free_gib=$(df -Pk "$work" | awk 'NR == 2 { printf "%d", $4 / 1048576 }')
+if ((free_gib < need_gib)); then
+    say "warning: $free_gib GiB free under $work, and this run may write up to ~$need_gib GiB;"
+    say "  if the disk fills, later workloads fail with storage errors (set WEIR_BENCH_WORK elsewhere)"
+fi
 
 # ---- broker lifecycle ------------------------------------------------------
 # start_broker <label> <data-dir> [serve flags...]: sets broker_pid, bootstrap
@@ -194,6 +209,7 @@ run_logged many "$weir" bench produce --topic many --partitions "$many_partition
 phase idle-many
 sleep "$idle_seconds"
 stop_broker TERM
+drop_data "$work/data-durable"
 
 # ---- broker K: default flush, page cache left to the kernel --------------
 # The other side of the page-cache window, whichever way auto chose for A.
@@ -220,6 +236,7 @@ say "e2e: 1 KiB at $half_kernel records/s (50% of that max), ${seconds}s"
 run_logged e2e_kernel "$weir" bench e2e --topic e2e-k --partitions 8 --record-bytes 1024 \
     --acks all --rate "$half_kernel" --duration-secs "$seconds" --json
 stop_broker TERM
+drop_data "$work/data-kernel"
 
 # ---- broker B: flush=never, then start-up after N GiB ---------------------
 phase start
