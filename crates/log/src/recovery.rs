@@ -133,7 +133,14 @@ fn load_segment(
             segment.resume_from_index_files(dir, file_bytes);
             file_bytes
         }
-        Trust::UpTo(position) if position <= file_bytes => position,
+        Trust::UpTo(position) if position <= file_bytes => {
+            // Index files on disk were synced when written (at the last
+            // clean shutdown or recovery) and describe bytes that have not
+            // changed since; adopt them if they end inside the synced
+            // prefix, so only the rest of the segment is walked.
+            segment.resume_from_index_files(dir, position);
+            position
+        }
         Trust::UpTo(position) => {
             // The file is shorter than what was synced: trust none of it.
             tracing::warn!(dir = %dir.display(), base_offset = base, position, file_bytes, "segment shorter than its recovery point");

@@ -261,9 +261,10 @@ impl Segment {
         index::lookup_position(&self.offset_index, rel)
     }
 
-    /// Adopts the segment's index files if they agree with the log, leaving the
-    /// segment positioned at its last indexed batch so `scan` only walks the tail.
-    pub fn resume_from_index_files(&mut self, dir: &Path, file_bytes: u64) {
+    /// Adopts the segment's index files if their last entry lies below
+    /// `trusted_bytes` and agrees with the log, leaving the segment positioned
+    /// at its last indexed batch so `scan` only walks the tail.
+    pub fn resume_from_index_files(&mut self, dir: &Path, trusted_bytes: u64) {
         let Some((offsets, times)) = self.read_index_files(dir) else {
             tracing::info!(dir = %dir.display(), base_offset = self.base_offset, "rebuilding missing or invalid index");
             return;
@@ -271,7 +272,7 @@ impl Segment {
         let base = self.base_offset;
         if let Some(last) = offsets.last() {
             let expected = base + i64::from(last.relative_offset);
-            let agrees = u64::from(last.position) < file_bytes
+            let agrees = u64::from(last.position) < trusted_bytes
                 && read_header(&self.log, u64::from(last.position))
                     .is_ok_and(|h| h.base_offset == expected);
             if !agrees {
