@@ -33,6 +33,17 @@ fn fill(store: &Store, n: u64) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// A store with topic `r` holding `n` batches, stopped uncleanly (no
+/// shutdown, as after SIGKILL). Returns its directory and the batches.
+fn crashed_with(n: u64, defaults: TopicConfig) -> (tempfile::TempDir, Vec<Vec<u8>>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), FlushPolicy::Never, defaults);
+    store.create_topic("r", 1, no_overrides()).unwrap();
+    let batches = fill(&store, n);
+    drop(store);
+    (dir, batches)
+}
+
 /// Opens the store and checks it holds exactly the first `kept` batches.
 fn check_survivors(dir: &Path, batches: &[Vec<u8>], kept: usize, what: &str) {
     let store = open(dir, FlushPolicy::Never, TopicConfig::default());
@@ -59,11 +70,7 @@ fn check_survivors(dir: &Path, batches: &[Vec<u8>], kept: usize, what: &str) {
 
 #[test]
 fn torn_and_corrupt_tails_are_truncated() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path(), FlushPolicy::Never, TopicConfig::default());
-    store.create_topic("r", 1, no_overrides()).unwrap();
-    let batches = fill(&store, 12);
-    drop(store); // no shutdown: an unclean stop
+    let (dir, batches) = crashed_with(12, TopicConfig::default());
     let segment = active_segment(dir.path());
     let original = fs::read(&segment).unwrap();
     let total = original.len();
@@ -160,15 +167,11 @@ fn clean_restart_keeps_everything_and_indexes() {
 
 #[test]
 fn unsynced_rolled_segments_are_checked_too() {
-    let dir = tempfile::tempdir().unwrap();
     let defaults = TopicConfig {
         segment_bytes: 400,
         ..TopicConfig::default()
     };
-    let store = open(dir.path(), FlushPolicy::Never, defaults.clone());
-    store.create_topic("r", 1, no_overrides()).unwrap();
-    let batches = fill(&store, 20);
-    drop(store);
+    let (dir, batches) = crashed_with(20, defaults);
     // Point the recovery point at the first segment, then corrupt the second.
     let pdir = dir.path().join("topics/r/0");
     fs::write(pdir.join("recovery-point"), "v1 0 0 0\n").unwrap();
@@ -201,11 +204,7 @@ fn unsynced_rolled_segments_are_checked_too() {
 /// partition must still open, serve every record and take appends.
 #[test]
 fn recovery_opens_even_when_its_small_files_cannot_be_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path(), FlushPolicy::Never, TopicConfig::default());
-    store.create_topic("r", 1, no_overrides()).unwrap();
-    let batches = fill(&store, 12);
-    drop(store); // no shutdown: an unclean stop
+    let (dir, batches) = crashed_with(12, TopicConfig::default());
     let pdir = dir.path().join("topics/r/0");
     // Directories where the files would go make every write of them fail.
     for name in [
