@@ -2,8 +2,9 @@
 //! partitions are marked dirty, takes the whole dirty set as one numbered
 //! cycle, makes every dirty file durable (outside partition locks), then
 //! publishes the cycle number through a watch channel that produce requests
-//! await. What a partition syncs, and how its high watermark moves, lives in
-//! `partition/durability.rs`.
+//! await. Only then does it write recovery points and drop cache behind the
+//! page-cache window, which make nothing durable. What a partition syncs,
+//! and how its high watermark moves, lives in `partition/durability.rs`.
 //!
 //! A cycle with few files fdatasyncs each. Every fdatasync ends with its own
 //! disk cache flush, so with many dirty files (many partitions written at
@@ -15,7 +16,7 @@
 //! a disk shared with heavy writers makes commits slower; a write error on
 //! that filesystem fails the cycle just as a failed fdatasync does.
 
-use crate::partition::FlushPlan;
+use crate::partition::{Aftercare, FlushPlan};
 use crate::{LogError, Partition};
 use std::fs::File;
 use std::io;
@@ -169,10 +170,8 @@ impl Flusher {
         loop {
             let (batch, generation, stopping) = self.next_cycle(last_cycle);
             last_cycle = Instant::now();
-            let failure = self
-                .sync_cycle(&batch)
-                .err()
-                .map(|e| Arc::from(e.to_string()));
+            let (result, aftercare) = self.sync_cycle(&batch);
+            let failure = result.err().map(|e| Arc::from(e.to_string()));
             self.durable_tx.send_modify(|d| {
                 if failure.is_some() && d.failure.is_none() {
                     d.failure = failure.clone();
@@ -182,6 +181,9 @@ impl Flusher {
                 }
                 d.stopped |= stopping;
             });
+            for (partition, aftercare) in batch.iter().zip(aftercare) {
+                partition.after_flush(aftercare);
+            }
             if stopping {
                 return;
             }
@@ -189,8 +191,10 @@ impl Flusher {
     }
 
     /// Makes one cycle's partitions durable and moves their durable ends.
-    /// Every partition is attempted; the first error is returned.
-    fn sync_cycle(&self, batch: &[Arc<Partition>]) -> Result<(), LogError> {
+    /// Every partition is attempted; the first error is returned, with each
+    /// partition's aftercare (none for one whose sync failed) to run once
+    /// the cycle is published.
+    fn sync_cycle(&self, batch: &[Arc<Partition>]) -> (Result<(), LogError>, Vec<Aftercare>) {
         let plans: Vec<FlushPlan> = batch.iter().map(|p| p.begin_flush()).collect();
         let device = self.filesystem.as_ref().map(|(_, device)| *device);
         let shared = |p: &Partition| Some(p.device) == device;
@@ -209,6 +213,7 @@ impl Flusher {
             }
         }
         let mut first_error = None;
+        let mut aftercare = Vec::with_capacity(batch.len());
         for (partition, plan) in batch.iter().zip(plans) {
             let synced = match &synced_together {
                 Some(result) if shared(partition) => result
@@ -217,17 +222,20 @@ impl Flusher {
                     .map_err(|e| LogError::Io(io::Error::new(e.kind(), format!("syncfs: {e}")))),
                 _ => partition.sync_each(&plan, self),
             };
-            let result = synced.and_then(|()| partition.finish_flush(plan, self));
-            if let Err(e) = result {
-                tracing::error!(
+            match synced {
+                Ok(()) => aftercare.push(partition.finish_flush(plan, self)),
+                Err(e) => {
+                    aftercare.push(Aftercare::default());
+                    tracing::error!(
                     dir = %partition.dir().display(),
                     error = %e,
-                    "sync failed: the disk may have lost acknowledged writes; refusing further durability claims"
-                );
-                first_error.get_or_insert(e);
+                        "sync failed: the disk may have lost acknowledged writes; refusing further durability claims"
+                    );
+                    first_error.get_or_insert(e);
+                }
             }
         }
-        first_error.map_or(Ok(()), Err)
+        (first_error.map_or(Ok(()), Err), aftercare)
     }
 
     /// Waits for work (or the interval), then takes the dirty set.

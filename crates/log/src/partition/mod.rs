@@ -10,7 +10,7 @@ mod durability;
 mod read;
 
 use durability::write_recovery_point;
-pub(crate) use durability::FlushPlan;
+pub(crate) use durability::{Aftercare, FlushPlan};
 pub use read::{FileRange, ReadResult};
 
 use crate::checkpoint::{self, RecoveryPointFile};
