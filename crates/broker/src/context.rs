@@ -1,6 +1,7 @@
 //! The state every handler sees: the store, the group coordinator and the
 //! broker's settings.
 
+use crate::errors::LogThrottle;
 use crate::groups::GroupService;
 use crate::BrokerConfig;
 use log::Store;
@@ -14,4 +15,8 @@ pub struct Broker {
     pub advertised_port: u16,
     /// The group coordinator; `None` only in handler unit tests.
     pub(crate) groups: Option<Arc<GroupService>>,
+    /// Produce appends that failed in the store (a full or failing disk).
+    pub(crate) append_failures: LogThrottle,
+    /// Produce requests failed because their flush cycle failed.
+    pub(crate) flush_failures: LogThrottle,
 }

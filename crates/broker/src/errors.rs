@@ -1,8 +1,11 @@
 //! The one place where storage and group coordinator errors become Kafka
-//! error codes.
+//! error codes, and the throttle that keeps a repeating storage failure
+//! from flooding the log.
 
 use kafka_protocol::ResponseError;
 use log::LogError;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 pub(crate) fn code(error: &LogError) -> i16 {
     kafka_error(error).code()
@@ -81,4 +84,73 @@ pub(crate) fn group_code(
     version: i16,
 ) -> i16 {
     group_error(error, key, version).code()
+}
+
+/// Least time between two log lines from one [`LogThrottle`].
+const LOG_THROTTLE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Lets a repeating failure reach the log at most once per
+/// [`LOG_THROTTLE_INTERVAL`], saying how many occurrences went unlogged in
+/// between. A full or failing disk fails every produce: clients only see
+/// retries and then timeouts, so the operator must see it in the log, but
+/// once every few seconds is enough.
+#[derive(Debug, Default)]
+pub(crate) struct LogThrottle {
+    state: Mutex<ThrottleState>,
+}
+
+#[derive(Debug, Default)]
+struct ThrottleState {
+    last_logged: Option<Instant>,
+    unlogged: u64,
+}
+
+impl ThrottleState {
+    /// `Some(n)` when an occurrence at `now` may be logged, `n` being those
+    /// left unlogged since the last line; `None` counts it as unlogged.
+    fn admit(&mut self, now: Instant) -> Option<u64> {
+        let quiet = self
+            .last_logged
+            .is_none_or(|last| now.saturating_duration_since(last) >= LOG_THROTTLE_INTERVAL);
+        if !quiet {
+            self.unlogged += 1;
+            return None;
+        }
+        self.last_logged = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
+    }
+}
+
+impl LogThrottle {
+    /// See [`ThrottleState::admit`].
+    pub(crate) fn admit(&self) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.admit(Instant::now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_throttle_logs_once_per_interval_and_counts_what_it_held_back() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let interval_ms = LOG_THROTTLE_INTERVAL.as_millis() as u64;
+        // (occurrence time in ms, expected answer)
+        let cases = [
+            (0, Some(0)),
+            (1, None),
+            (interval_ms - 1, None),
+            (interval_ms, Some(2)),
+            (interval_ms + 5, None),
+            (3 * interval_ms, Some(1)),
+            (10 * interval_ms, Some(0)),
+        ];
+        let mut state = ThrottleState::default();
+        for (ms, expected) in cases {
+            assert_eq!(state.admit(at(ms)), expected, "occurrence at {ms} ms");
+        }
+    }
 }

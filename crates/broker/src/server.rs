@@ -44,6 +44,8 @@ impl Server {
             advertised_host,
             advertised_port,
             groups: Some(groups),
+            append_failures: Default::default(),
+            flush_failures: Default::default(),
         });
         Ok(Server {
             broker,

@@ -304,6 +304,8 @@ pub(crate) mod test_support {
             advertised_host: "127.0.0.1".to_string(),
             advertised_port: 9092,
             groups: None,
+            append_failures: Default::default(),
+            flush_failures: Default::default(),
         };
         TestBroker { broker, _dir: dir }
     }

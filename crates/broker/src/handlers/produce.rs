@@ -47,6 +47,7 @@ pub(crate) async fn handle(
         .map(|topic_data| {
             let topic = broker.store.topic(&topic_data.name.0);
             append_topic(
+                broker,
                 topic.as_ref(),
                 topic_data,
                 refusal.as_ref(),
@@ -59,7 +60,9 @@ pub(crate) async fn handle(
         return None;
     }
     if let Err(error) = broker.store.wait_durable(ticket).await {
-        tracing::error!(%error, "flush failed; failing the produce");
+        if let Some(unlogged) = broker.flush_failures.admit() {
+            tracing::error!(%error, unlogged, "flush failed; failing the produce");
+        }
         fail_appended(&mut responses, &error);
     }
     if version < 8 {
@@ -90,6 +93,7 @@ fn failure(error: ResponseError, message: String) -> Failure {
 }
 
 fn append_topic(
+    broker: &Broker,
     topic: Option<&Arc<Topic>>,
     data: TopicProduceData,
     refusal: Option<&Failure>,
@@ -115,7 +119,7 @@ fn append_topic(
                     ResponseError::InvalidTopicException,
                     format!("Cannot append to internal topic {name}"),
                 )),
-                (None, Some(topic)) => append_partition(topic, partition, now_ms, ticket),
+                (None, Some(topic)) => append_partition(broker, topic, partition, now_ms, ticket),
             };
             respond(index, result)
         })
@@ -136,6 +140,7 @@ fn unknown_topic(name: &str) -> Failure {
 }
 
 fn append_partition(
+    broker: &Broker,
     topic: &Topic,
     data: PartitionProduceData,
     now_ms: i64,
@@ -152,7 +157,20 @@ fn append_partition(
         .records
         .ok_or_else(|| failure(ResponseError::CorruptMessage, "records are null".into()))?;
     let info = partition.append(&records, now_ms).map_err(|error| {
-        tracing::debug!(topic = topic.name(), partition = data.index, %error, "append refused");
+        // A refused batch is the client's business; a failed write is the
+        // operator's, who would otherwise only hear of it from clients.
+        let storage = errors::kafka_error(&error) == ResponseError::KafkaStorageError;
+        if !storage {
+            tracing::debug!(topic = topic.name(), partition = data.index, %error, "append refused");
+        } else if let Some(unlogged) = broker.append_failures.admit() {
+            tracing::warn!(
+                topic = topic.name(),
+                partition = data.index,
+                %error,
+                unlogged,
+                "append failed; answering KAFKA_STORAGE_ERROR"
+            );
+        }
         from_log_error(&error)
     })?;
     *ticket = (*ticket).max(info.ticket);
