@@ -10,7 +10,7 @@ use crate::config::{self, ServeArgs, ServeSettings, WindowChoice};
 use crate::os;
 use anyhow::Context;
 use log::{LogError, Store};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,13 +28,15 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(serve(settings))
 }
 
-/// Logs go to stderr, filtered by RUST_LOG (default `info`); stdout carries
+/// Logs go to stderr, filtered by RUST_LOG (default `info`), coloured only
+/// on a terminal so a log file or journal gets plain text; stdout carries
 /// only the one "listening" line that scripts and tests read.
 fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 
