@@ -61,6 +61,22 @@ fn produce_then_consume_counts_every_record() {
     for group in consumed["per_group"].as_array().expect("per_group") {
         assert_eq!(group["complete"], Value::Bool(true), "{group}");
     }
+
+    // Members split a group's partitions: together they read each record
+    // once, and a count below the total stops the group exactly there. Four
+    // members of three partitions leave one with nothing to read.
+    for (members, limit) in [("2", None), ("4", None), ("2", Some("1000"))] {
+        let mut args = vec!["consume", "--topic", &topic, "--members", members];
+        args.extend(limit.iter().flat_map(|n| ["--count", n]));
+        let consumed = bench(&broker, &args);
+        let expected = limit.map_or(3000, |n| n.parse().expect("count"));
+        assert_eq!(
+            count(&consumed, "members"),
+            members.parse::<u64>().expect("members")
+        );
+        assert_eq!(count(&consumed, "records"), expected, "{consumed}");
+        assert_eq!(consumed["per_group"][0]["complete"], Value::Bool(true));
+    }
 }
 
 #[test]

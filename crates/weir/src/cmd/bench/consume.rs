@@ -1,12 +1,19 @@
-//! `weir bench consume`: N independent readers ("groups"), each on its own
-//! thread with its own connection, read every partition of a topic from the
-//! beginning up to the end offsets seen at start (or `--count` records).
+//! `weir bench consume`: N independent groups each read every partition of a
+//! topic from the beginning up to the end offsets seen at start (or
+//! `--count` records). A group is `--members` consumers, each on its own
+//! thread with its own connection, splitting the partitions between them.
 //! Reports records/s and MB/s (record key + value bytes) per group and in
 //! total. Nothing is committed.
 //!
-//! Without `--use-groups` a reader assigns itself every partition, so no
-//! group coordinator is needed; with it, each reader subscribes under its own
-//! `group.id` and the broker assigns partitions. Nothing here writes records.
+//! Without `--use-groups` member m of M assigns itself every partition whose
+//! position in the topic's list is m modulo M, so no group coordinator is
+//! needed; with it, a group's members subscribe under one `group.id` and the
+//! broker assigns partitions. Nothing here writes records.
+//!
+//! One librdkafka consumer parses every fetched record on its one broker
+//! thread, so on a small machine a single member can be the limit rather
+//! than the broker; `--members 2` shows what a group reading in parallel
+//! gets.
 
 use super::limits::Limits;
 use super::report::{emit, network_fraction, Fraction, Table};
@@ -15,7 +22,7 @@ use crate::client::{self, ClientArgs};
 use anyhow::{anyhow, bail};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long one poll waits before the stop conditions are checked.
@@ -28,23 +35,27 @@ pub struct ConsumeBenchArgs {
     /// Topic to read; it must exist
     #[arg(long, default_value = "weir-bench")]
     pub topic: String,
-    /// Independent readers, each reading every record of the topic
+    /// Independent groups, each reading every record of the topic
     #[arg(long, default_value_t = 1)]
     pub groups: u32,
-    /// Records each reader reads [default: all records up to the end offsets seen at start]
+    /// Consumers in each group, splitting its partitions between them
+    #[arg(long, default_value_t = 1)]
+    pub members: u32,
+    /// Records each group reads [default: all records up to the end offsets seen at start]
     #[arg(long, short = 'n')]
     pub count: Option<u64>,
     /// Stop reading after this long even if not done
     #[arg(long, default_value_t = 60)]
     pub duration_secs: u64,
-    /// Subscribe with one consumer group per reader instead of assigning every partition
+    /// Subscribe each group's members under one group id instead of assigning
+    /// partitions (nothing is committed: records re-read after a rebalance count again)
     #[arg(long)]
     pub use_groups: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }
 
-/// One reader's figures.
+/// One group's figures, all its members together.
 #[derive(Debug, Clone, serde::Serialize)]
 struct GroupResult {
     group: u32,
@@ -53,7 +64,7 @@ struct GroupResult {
     seconds: f64,
     records_per_s: f64,
     mb_per_s: f64,
-    /// False when the reader stopped (time limit, Ctrl-C) before its target.
+    /// False when the group stopped (time limit, Ctrl-C) before its target.
     complete: bool,
 }
 
@@ -64,12 +75,13 @@ struct ConsumeResult {
     topic: String,
     partitions: usize,
     groups: u32,
+    members: u32,
     use_groups: bool,
     records_per_group: u64,
-    /// Every reader's records together.
+    /// Every group's records together.
     records: u64,
     bytes: u64,
-    /// From the first reader's start to the last reader's last record.
+    /// From the first member's start to the last member's last record.
     seconds: f64,
     records_per_s: f64,
     mb_per_s: f64,
@@ -78,8 +90,9 @@ struct ConsumeResult {
 }
 
 pub fn run(args: &ConsumeBenchArgs) -> anyhow::Result<()> {
-    if args.groups == 0 || args.groups > WORKERS_MAX {
-        bail!("--groups must be 1..={WORKERS_MAX}");
+    let readers = u64::from(args.groups) * u64::from(args.members);
+    if args.groups == 0 || args.members == 0 || readers > u64::from(WORKERS_MAX) {
+        bail!("--groups and --members must be at least 1, and --groups × --members at most {WORKERS_MAX}");
     }
     let (partitions, available) = topic_extent(args)?;
     let target = args.count.unwrap_or(available);
@@ -94,6 +107,7 @@ pub fn run(args: &ConsumeBenchArgs) -> anyhow::Result<()> {
     );
     let deadline = Instant::now() + Duration::from_secs(args.duration_secs);
     let done = AtomicU32::new(0);
+    let group_records: Vec<AtomicU64> = (0..args.groups).map(|_| AtomicU64::new(0)).collect();
     let reader = Reader {
         args,
         partitions: &partitions,
@@ -104,17 +118,19 @@ pub fn run(args: &ConsumeBenchArgs) -> anyhow::Result<()> {
     };
     let results: Vec<anyhow::Result<Span>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..args.groups)
-            .map(|group| {
+            .flat_map(|group| (0..args.members).map(move |member| (group, member)))
+            .map(|(group, member)| {
                 let (reader, done) = (&reader, &done);
+                let read = &group_records[group as usize];
                 scope.spawn(move || {
-                    let result = reader.read(group);
+                    let result = reader.read(group, member, read);
                     done.fetch_add(1, Ordering::SeqCst);
                     result
                 })
             })
             .collect();
         watch(&progress, &total, || {
-            done.load(Ordering::SeqCst) == args.groups
+            u64::from(done.load(Ordering::SeqCst)) == readers
         });
         handles
             .into_iter()
@@ -125,7 +141,11 @@ pub fn run(args: &ConsumeBenchArgs) -> anyhow::Result<()> {
             .collect()
     });
     let spans = results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
-    report(args, partitions.len(), target, &spans)
+    let groups: Vec<Span> = spans
+        .chunks(args.members as usize)
+        .map(Span::combine)
+        .collect();
+    report(args, partitions.len(), target, &groups)
 }
 
 /// The topic's partitions and how many records they hold now.
@@ -156,7 +176,8 @@ struct Reader<'a> {
     total: &'a Counters,
 }
 
-/// One reader's counts and the time it spent.
+/// One member's (or a whole group's) counts and the time it spent.
+#[derive(Clone, Copy)]
 struct Span {
     records: u64,
     bytes: u64,
@@ -164,9 +185,28 @@ struct Span {
     last_record: Instant,
 }
 
+impl Span {
+    /// A group's span: its members' records, from the first start to the
+    /// last record. `members` is never empty.
+    fn combine(members: &[Span]) -> Span {
+        members
+            .iter()
+            .copied()
+            .reduce(|a, b| Span {
+                records: a.records + b.records,
+                bytes: a.bytes + b.bytes,
+                started: a.started.min(b.started),
+                last_record: a.last_record.max(b.last_record),
+            })
+            .expect("a group has at least one member")
+    }
+}
+
 impl Reader<'_> {
-    fn read(&self, group: u32) -> anyhow::Result<Span> {
-        let consumer = self.connect(group)?;
+    /// Reads as member `member` of `group` until the group as a whole
+    /// (counted in `group_records`) has read the target.
+    fn read(&self, group: u32, member: u32, group_records: &AtomicU64) -> anyhow::Result<Span> {
+        let consumer = self.connect(group, member)?;
         let started = Instant::now();
         let mut span = Span {
             records: 0,
@@ -179,18 +219,27 @@ impl Reader<'_> {
         // broker it measures.
         const CLOCK_EVERY: u64 = 256;
         let mut now = started;
-        while span.records < self.target
+        while group_records.load(Ordering::Relaxed) < self.target
             && now < self.deadline
             && !self.interrupted.load(Ordering::Relaxed)
         {
             match consumer.poll(POLL_WAIT) {
                 None => now = Instant::now(),
                 Some(Ok(message)) => {
+                    // Counted only while the group is short of its target,
+                    // so members racing for the last records never overshoot.
+                    let Ok(before) =
+                        group_records.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |read| {
+                            (read < self.target).then_some(read + 1)
+                        })
+                    else {
+                        break;
+                    };
                     let bytes = (message.payload_len() + message.key_len()) as u64;
                     span.records += 1;
                     span.bytes += bytes;
                     self.total.add(1, bytes);
-                    if span.records.is_multiple_of(CLOCK_EVERY) || span.records == self.target {
+                    if span.records.is_multiple_of(CLOCK_EVERY) || before + 1 == self.target {
                         now = Instant::now();
                         span.last_record = now;
                     }
@@ -201,9 +250,9 @@ impl Reader<'_> {
         Ok(span)
     }
 
-    /// A consumer reading every partition from the beginning: assigned by
-    /// us, or by the group coordinator with `--use-groups`.
-    fn connect(&self, group: u32) -> anyhow::Result<BaseConsumer> {
+    /// A consumer reading its share of the partitions from the beginning:
+    /// assigned by us, or by the group coordinator with `--use-groups`.
+    fn connect(&self, group: u32, member: u32) -> anyhow::Result<BaseConsumer> {
         let group_id = format!("weir-bench-{}-{group}", std::process::id());
         let consumer: BaseConsumer = self
             .args
@@ -223,7 +272,13 @@ impl Reader<'_> {
             return Ok(consumer);
         }
         let mut assignment = TopicPartitionList::new();
-        for partition in self.partitions {
+        let members = self.args.members as usize;
+        let share = self
+            .partitions
+            .iter()
+            .skip(member as usize)
+            .step_by(members);
+        for partition in share {
             assignment
                 .add_partition_offset(&self.args.topic, *partition, Offset::Beginning)
                 .map_err(|err| client::kafka_error("assign", &err))?;
@@ -272,6 +327,7 @@ fn report(
         topic: args.topic.clone(),
         partitions,
         groups: args.groups,
+        members: args.members,
         use_groups: args.use_groups,
         records_per_group: target,
         records,
@@ -284,21 +340,22 @@ fn report(
     };
     emit(&args.output, &result, &table(&result, limits.is_some()))?;
     if result.per_group.iter().any(|g| !g.complete) {
-        bail!("not every reader reached {target} records before the time limit");
+        bail!("not every group reached {target} records before the time limit");
     }
     Ok(())
 }
 
 fn table(result: &ConsumeResult, limits_found: bool) -> Table {
     let mut table = Table::new(format!(
-        "weir bench consume — {} ({} partitions), {} reader(s){}, {} records each",
+        "weir bench consume — {} ({} partitions), {} group(s) of {} member(s){}, {} records each",
         result.topic,
         result.partitions,
         result.groups,
+        result.members,
         if result.use_groups {
-            " in consumer groups"
+            " subscribed"
         } else {
-            " assigning every partition"
+            " assigning partitions"
         },
         result.records_per_group
     ));

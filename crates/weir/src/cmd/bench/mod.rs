@@ -52,7 +52,7 @@ pub struct BenchArgs {
 pub enum BenchCommand {
     /// Produce at the maximum rate (or a fixed --rate); records/s, MB/s and produce latency percentiles
     Produce(produce::ProduceBenchArgs),
-    /// Read a topic from the beginning with N independent readers; records/s and MB/s
+    /// Read a topic from the beginning with N independent groups of M members; records/s and MB/s
     Consume(consume::ConsumeBenchArgs),
     /// End-to-end latency (produce → consumer receipt) at a fixed rate
     E2e(e2e::E2eArgs),
