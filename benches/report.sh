@@ -85,6 +85,9 @@ write_report() {
     durable_frac=$(j durable "[.vs_limits[] | select(.limit == \"fdatasync'd sequential write\") | .fraction] | first")
     consume_ratio=$(ratio "$(j consume1 .mb_per_s)" "$(j durable .mb_per_s)")
     consume_first_ratio=$(ratio "$(j consume1_first .mb_per_s)" "$(j durable .mb_per_s)")
+    local consume_m2_ratio p99_l1_ratio
+    consume_m2_ratio=$(ratio "$(j consume1_m2 .mb_per_s)" "$(j durable .mb_per_s)")
+    p99_l1_ratio=$(ratio "$(j half_l1 .latency_us.p99_us)" "$sync_p99")
     groups_cost=$(ratio "$(j consume5 .seconds)" "$(j consume1 .seconds)")
     p99_ratio=$(ratio "$(j half .latency_us.p99_us)" "$sync_p99")
     local kernel_frac kernel_consume_ratio kernel_p99_ratio light_p99_ratio
@@ -125,9 +128,11 @@ $(produce_row durable "1 KiB × 8 partitions, acks=all, default settings (flush=
 $(produce_row never "1 KiB × 8 partitions, acks=all, flush=never, max rate")
 $(produce_row small "100 B × 8 partitions, acks=all, flush=always, max rate")
 | 1 group reads the 1 KiB topic from the start, first read ($(j consume1_first .records_per_group) records; older than the window, if on: from disk) | $(throughput consume1_first) in $(num "$(j consume1_first .seconds)" '%.2f') s | $(pct consume1_first "loopback TCP") of loopback TCP |
-| 1 group reads the same records again (page cache) | $(throughput consume1) in $(num "$(j consume1 .seconds)" '%.2f') s | $(pct consume1 "loopback TCP") of loopback TCP |
+| 1 group reads the same records again (from the page cache, except what a window dropped) | $(throughput consume1) in $(num "$(j consume1 .seconds)" '%.2f') s | $(pct consume1 "loopback TCP") of loopback TCP |
+| 1 group of 2 members (4 partitions each) reads them again | $(throughput consume1_m2) in $(num "$(j consume1_m2 .seconds)" '%.2f') s | $(pct consume1_m2 "loopback TCP") of loopback TCP |
 | 5 groups read the same topic at once | $(throughput consume5) in total, in $(num "$(j consume5 .seconds)" '%.2f') s | $(pct consume5 "loopback TCP") of loopback TCP |
 $(paced_row half "1 KiB × 8 partitions, acks=all, flush=always, at $(j half .target_records_per_s) records/s (50% of durable max), after a $(j half .warmup_secs) s warm-up")
+$(paced_row half_l1 "the same with linger.ms=1")
 | end-to-end at $(j e2e .target_records_per_s) records/s (50% of durable max; achieved $(num "$(j e2e .records_per_s)" '%.0f')), 1 KiB, acks=all, 8 partitions | produce $(lat e2e produce_latency_us); end-to-end $(lat e2e e2e_latency_us) | produce p99 = $(times e2e "produce p99"), end-to-end p99 = $(times e2e "end-to-end p99") fdatasync p99 |
 | end-to-end at 1000 records/s, linger.ms=0 (no load) | produce $(lat e2e_light produce_latency_us); end-to-end $(lat e2e_light e2e_latency_us) | produce p99 = $(times e2e_light "produce p99") fdatasync p99 |
 $(produce_row kernel "1 KiB × 8 partitions, acks=all, flush=always, \`--page-cache-window-mib off\`, max rate")
@@ -144,9 +149,9 @@ $(paced_row half_kernel "the same at $(j half_kernel .target_records_per_s) reco
 | target | measured | verdict |
 |---|---|---|
 | durable 1 KiB produce ≥ 60% of fdatasync'd sequential write | $(num "$durable_frac" '%.2f') (window off: $(num "$kernel_frac" '%.2f')) | $(verdict "$durable_frac" ">=" 0.6) (off: $(verdict "$kernel_frac" ">=" 0.6)) |
-| consume ≥ 2× durable produce (MB/s), from the page cache | $consume_ratio× (first read: $consume_first_ratio×; window off: $kernel_consume_ratio×) | $(verdict "$consume_ratio" ">=" 2) (off: $(verdict "$kernel_consume_ratio" ">=" 2)) |
+| consume ≥ 2× durable produce (MB/s), second read | one consumer: $consume_ratio× (first read: $consume_first_ratio×; window off: $kernel_consume_ratio×); a group of 2: $consume_m2_ratio× | one: $(verdict "$consume_ratio" ">=" 2) (off: $(verdict "$kernel_consume_ratio" ">=" 2)); group of 2: $(verdict "$consume_m2_ratio" ">=" 2) |
 | 5 groups cost ≤ 1.5× one group (wall time to read the topic from the page cache) | $groups_cost× | $(verdict "$groups_cost" "<=" 1.5) |
-| p99 produce latency at 50% of max durable rate ≤ 2.5× fdatasync p99 (producer only) | $p99_ratio× (window off: $kernel_p99_ratio×; at 1000 records/s, linger.ms=0: $light_p99_ratio×) | $(verdict "$p99_ratio" "<=" 2.5) (off: $(verdict "$kernel_p99_ratio" "<=" 2.5)) |
+| p99 produce latency at 50% of max durable rate ≤ 2.5× fdatasync p99 (producer only) | linger.ms=5 (default): $p99_ratio× (window off: $kernel_p99_ratio×); linger.ms=1: $p99_l1_ratio×; at 1000 records/s, linger.ms=0: $light_p99_ratio× | linger 5: $(verdict "$p99_ratio" "<=" 2.5) (off: $(verdict "$kernel_p99_ratio" "<=" 2.5)); linger 1: $(verdict "$p99_l1_ratio" "<=" 2.5) |
 | broker RSS ≤ 64 MiB steady with 1,000 partitions ($(j many .partitions) measured) | $rss_steady | $(verdict "${rss_steady% MiB}" "<=" 64) |
 | start-up after 5 GiB < 1 s (${gib} GiB measured) | ${startup_s} s | $(verdict "$startup_s" "<=" 1) |
 

@@ -174,6 +174,12 @@ phase consume-1
 say "consume: 1 group, $consume_count records, again"
 run_logged consume1 "$weir" bench consume --topic d1k --groups 1 --count "$consume_count" \
     --duration-secs 120 --json
+phase consume-1-members
+# One librdkafka consumer parses on one thread; a group of two shows what
+# the broker serves when the reader is not a single thread.
+say "consume: 1 group of 2 members, $consume_count records"
+run_logged consume1_m2 "$weir" bench consume --topic d1k --groups 1 --members 2 \
+    --count "$consume_count" --duration-secs 120 --json
 phase consume-5
 say "consume: 5 groups, $consume_count records each"
 run_logged consume5 "$weir" bench consume --topic d1k --groups 5 --count "$consume_count" \
@@ -191,6 +197,13 @@ say "produce: 1 KiB at $half records/s (50% of durable max), ${warmup}s warm-up 
 # that configuration reached. Producer only: this is issue 4's latency target.
 run_logged half "$weir" bench produce --topic h1k --partitions 8 --record-bytes 1024 \
     --acks all --rate "$half" --warmup-secs "$warmup" --duration-secs "$seconds" --json
+phase produce-half-linger1
+# librdkafka's default linger.ms=5 is itself more than the latency target on
+# most disks; 1 ms is the least that still batches (at 0 it sends so many
+# small requests that it cannot keep this rate).
+say "produce: 1 KiB at $half records/s, linger.ms=1, ${warmup}s warm-up + ${seconds}s"
+run_logged half_l1 "$weir" bench produce --topic h1k-l1 --partitions 8 --record-bytes 1024 \
+    --acks all --rate "$half" --linger-ms 1 --warmup-secs "$warmup" --duration-secs "$seconds" --json
 
 phase e2e
 say "e2e: 1 KiB at $half records/s (50% of durable max), ${seconds}s"
