@@ -227,8 +227,8 @@ impl Flusher {
                 Err(e) => {
                     aftercare.push(Aftercare::default());
                     tracing::error!(
-                    dir = %partition.dir().display(),
-                    error = %e,
+                        dir = %partition.dir().display(),
+                        error = %e,
                         "sync failed: the disk may have lost acknowledged writes; refusing further durability claims"
                     );
                     first_error.get_or_insert(e);
