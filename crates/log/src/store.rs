@@ -203,7 +203,7 @@ impl Store {
     }
 
     fn load_topics(&self, clean: bool) -> Result<(), LogError> {
-        let mut topics = BTreeMap::new();
+        let mut shells = Vec::new();
         for entry in fs::read_dir(self.options.data_dir.join(TOPICS_DIR))? {
             let dir = entry?.path();
             let meta: TopicMeta = match fs::read(dir.join(TOPIC_FILE))
@@ -219,9 +219,13 @@ impl Store {
                     continue;
                 }
             };
-            let topic = self.open_topic(dir, meta, clean)?;
-            topics.insert(topic.name.clone(), topic);
+            shells.push(self.topic_shell(dir, meta)?);
         }
+        self.open_partitions(&shells, clean)?;
+        let topics = shells
+            .into_iter()
+            .map(|(topic, _)| (topic.name.clone(), topic))
+            .collect();
         *self.topics.write().unwrap_or_else(|e| e.into_inner()) = topics;
         Ok(())
     }
@@ -232,7 +236,16 @@ impl Store {
         meta: TopicMeta,
         clean: bool,
     ) -> Result<Arc<Topic>, LogError> {
+        let shell = self.topic_shell(dir, meta)?;
+        self.open_partitions(std::slice::from_ref(&shell), clean)?;
+        Ok(shell.0)
+    }
+
+    /// A topic with no partitions open yet, and how many it has; directories
+    /// of partitions beyond that count are removed.
+    fn topic_shell(&self, dir: PathBuf, meta: TopicMeta) -> Result<(Arc<Topic>, u32), LogError> {
         let config = effective_config(&self.options.defaults, &meta.overrides)?;
+        remove_extra_partition_dirs(&dir, meta.partitions)?;
         let topic = Arc::new(Topic {
             name: meta.name,
             id: meta.id,
@@ -241,11 +254,29 @@ impl Store {
             overrides: RwLock::new(meta.overrides),
             config: Arc::new(RwLock::new(config)),
         });
-        remove_extra_partition_dirs(&topic.dir, meta.partitions)?;
-        let partitions =
-            open_concurrently(meta.partitions, |id| self.open_partition(&topic, id, clean))?;
-        *topic.partitions.write().unwrap_or_else(|e| e.into_inner()) = partitions;
-        Ok(topic)
+        Ok((topic, meta.partitions))
+    }
+
+    /// Opens every partition of `topics` (each with its partition count)
+    /// side by side, all topics' partitions in one queue: a store of many
+    /// single-partition topics recovers in parallel too.
+    fn open_partitions(&self, topics: &[(Arc<Topic>, u32)], clean: bool) -> Result<(), LogError> {
+        let jobs: Vec<(&Arc<Topic>, u32)> = topics
+            .iter()
+            .flat_map(|(topic, count)| (0..*count).map(move |id| (topic, id)))
+            .collect();
+        let count = u32::try_from(jobs.len())
+            .map_err(|_| LogError::LimitExceeded("more than 2^32 partitions".into()))?;
+        let opened = open_concurrently(count, |job| {
+            let (topic, id) = jobs[job as usize];
+            self.open_partition(topic, id, clean)
+        })?;
+        let mut opened = opened.into_iter();
+        for (topic, count) in topics {
+            let partitions = opened.by_ref().take(*count as usize).collect();
+            *topic.partitions.write().unwrap_or_else(|e| e.into_inner()) = partitions;
+        }
+        Ok(())
     }
 
     fn open_partition(
@@ -551,7 +582,7 @@ fn clear_dir(dir: &Path) -> Result<(), LogError> {
     Ok(())
 }
 
-/// Most threads opening one topic's partitions at once.
+/// Most threads opening partitions at once.
 const OPEN_THREADS_MAX: u32 = 4;
 
 /// `open(0..count)` on up to [`OPEN_THREADS_MAX`] threads, results in id
@@ -560,7 +591,8 @@ const OPEN_THREADS_MAX: u32 = 4;
 /// Opening mostly waits on the disk, not the CPU: after a crash each
 /// partition re-reads its unsynced tail, and a new partition syncs its first
 /// segment and directory. So partitions open faster side by side even on a
-/// small machine, at start-up and when a topic is created.
+/// small machine, at start-up (all topics' partitions in one queue) and when
+/// a topic is created.
 fn open_concurrently<T: Send>(
     count: u32,
     open: impl Fn(u32) -> Result<T, LogError> + Sync,

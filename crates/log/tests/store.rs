@@ -220,3 +220,35 @@ fn names_differing_only_by_dot_or_underscore_collide() {
         }
     }
 }
+
+#[test]
+fn every_topic_gets_its_own_partitions_back_when_they_open_together() {
+    // At start-up all topics' partitions open in one queue on several
+    // threads; each must land in its own topic, in id order.
+    let dir = tempfile::tempdir().unwrap();
+    let counts = [1u32, 3, 2, 5, 1, 4, 7];
+    let records = |topic: usize, partition: u32| topic * 10 + partition as usize + 1;
+    let store = open(dir.path(), FlushPolicy::Never, TopicConfig::default());
+    for (t, count) in counts.iter().enumerate() {
+        let topic = store
+            .create_topic(&format!("t{t}"), *count, no_overrides())
+            .unwrap();
+        for p in 0..*count {
+            let partition = topic.partition(p as i32).unwrap();
+            partition.append(&batch(1, records(t, p), 0), 0).unwrap();
+        }
+    }
+    drop(store);
+
+    let store = open(dir.path(), FlushPolicy::Never, TopicConfig::default());
+    for (t, count) in counts.iter().enumerate() {
+        let topic = store.topic(&format!("t{t}")).unwrap();
+        assert_eq!(topic.partitions().len(), *count as usize, "t{t}");
+        for p in 0..*count {
+            let partition = topic.partition(p as i32).unwrap();
+            assert_eq!(partition.id(), p as i32, "t{t}");
+            let end = partition.offsets().log_end;
+            assert_eq!(end, records(t, p) as i64, "t{t} partition {p}");
+        }
+    }
+}
