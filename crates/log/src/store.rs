@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use uuid::Uuid;
@@ -258,25 +258,38 @@ impl Store {
     }
 
     /// Opens every partition of `topics` (each with its partition count)
-    /// side by side, all topics' partitions in one queue: a store of many
-    /// single-partition topics recovers in parallel too.
+    /// and gives each topic its partitions.
     fn open_partitions(&self, topics: &[(Arc<Topic>, u32)], clean: bool) -> Result<(), LogError> {
-        let jobs: Vec<(&Arc<Topic>, u32)> = topics
+        let jobs: Vec<(&Topic, u32)> = topics
             .iter()
-            .flat_map(|(topic, count)| (0..*count).map(move |id| (topic, id)))
+            .flat_map(|(topic, count)| (0..*count).map(move |id| (&**topic, id)))
             .collect();
-        let count = u32::try_from(jobs.len())
-            .map_err(|_| LogError::LimitExceeded("more than 2^32 partitions".into()))?;
-        let opened = open_concurrently(count, |job| {
-            let (topic, id) = jobs[job as usize];
-            self.open_partition(topic, id, clean)
-        })?;
-        let mut opened = opened.into_iter();
+        let mut opened = self.open_partition_set(&jobs, clean)?.into_iter();
         for (topic, count) in topics {
             let partitions = opened.by_ref().take(*count as usize).collect();
             *topic.partitions.write().unwrap_or_else(|e| e.into_inner()) = partitions;
         }
         Ok(())
+    }
+
+    /// Opens the partitions `jobs` names (topic, partition id) side by
+    /// side, all topics' partitions in one queue so that a store of many
+    /// single-partition topics recovers in parallel too, then syncs what
+    /// they recovered or created in one go. Returns them in `jobs` order.
+    fn open_partition_set(
+        &self,
+        jobs: &[(&Topic, u32)],
+        clean: bool,
+    ) -> Result<Vec<Arc<Partition>>, LogError> {
+        let opened = concurrently(jobs.to_vec(), |(topic, id)| {
+            self.open_partition(topic, id, clean)
+        })?;
+        let synced = self.flusher.sync_opened(&opened)?;
+        concurrently(synced, |(partition, aftercare)| {
+            partition.after_open(aftercare);
+            Ok(())
+        })?;
+        Ok(opened)
     }
 
     fn open_partition(
@@ -456,10 +469,8 @@ impl Store {
             )));
         }
         self.check_partition_limit(total - current)?;
-        let mut added = Vec::new();
-        for id in current..total {
-            added.push(self.open_partition(&topic, id, false)?);
-        }
+        let jobs: Vec<(&Topic, u32)> = (current..total).map(|id| (&*topic, id)).collect();
+        let added = self.open_partition_set(&jobs, false)?;
         write_topic_meta(&topic.dir, &topic.meta(total, &topic.overrides()))?;
         topic
             .partitions
@@ -585,35 +596,32 @@ fn clear_dir(dir: &Path) -> Result<(), LogError> {
 /// Most threads opening partitions at once.
 const OPEN_THREADS_MAX: u32 = 4;
 
-/// `open(0..count)` on up to [`OPEN_THREADS_MAX`] threads, results in id
-/// order; the first error by id wins.
+/// `work` on every item of `items` on up to [`OPEN_THREADS_MAX`] threads;
+/// results in `items` order, the first error in that order wins.
 ///
-/// Opening mostly waits on the disk, not the CPU: after a crash each
-/// partition re-reads its unsynced tail, and a new partition syncs its first
-/// segment and directory. So partitions open faster side by side even on a
-/// small machine, at start-up (all topics' partitions in one queue) and when
-/// a topic is created.
-fn open_concurrently<T: Send>(
-    count: u32,
-    open: impl Fn(u32) -> Result<T, LogError> + Sync,
+/// Opening partitions mostly waits on the disk, not the CPU: after a crash
+/// each partition re-reads its unsynced tail and rewrites small files. So
+/// partitions open faster side by side even on a small machine, at start-up
+/// (all topics' partitions in one queue) and when a topic is created.
+fn concurrently<I: Send, T: Send>(
+    items: Vec<I>,
+    work: impl Fn(I) -> Result<T, LogError> + Sync,
 ) -> Result<Vec<T>, LogError> {
-    let threads = count.min(OPEN_THREADS_MAX);
+    let threads = items.len().min(OPEN_THREADS_MAX as usize);
     if threads <= 1 {
-        return (0..count).map(open).collect();
+        return items.into_iter().map(work).collect();
     }
-    let next = AtomicU32::new(0);
-    let mut opened: Vec<(u32, Result<T, LogError>)> = std::thread::scope(|scope| {
+    let queue = Mutex::new(items.into_iter().enumerate());
+    let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+    let mut done: Vec<(usize, Result<T, LogError>)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
                     let mut mine = Vec::new();
-                    loop {
-                        let id = next.fetch_add(1, Ordering::Relaxed);
-                        if id >= count {
-                            return mine;
-                        }
-                        mine.push((id, open(id)));
+                    while let Some((i, item)) = next() {
+                        mine.push((i, work(item)));
                     }
+                    mine
                 })
             })
             .collect();
@@ -625,8 +633,8 @@ fn open_concurrently<T: Send>(
             })
             .collect()
     });
-    opened.sort_unstable_by_key(|(id, _)| *id);
-    opened.into_iter().map(|(_, result)| result).collect()
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, result)| result).collect()
 }
 
 /// Removes partition directories numbered >= `count` (left by a crash in
@@ -695,11 +703,11 @@ mod tests {
     }
 
     #[test]
-    fn open_concurrently_keeps_id_order_and_reports_the_lowest_failure() {
-        use super::{open_concurrently, LogError};
+    fn concurrently_keeps_item_order_and_reports_the_first_failure() {
+        use super::{concurrently, LogError};
         for count in [0, 1, 2, 5, 64] {
-            let opened = open_concurrently(count, |id| Ok::<_, LogError>(id * 10)).unwrap();
-            assert_eq!(opened, (0..count).map(|id| id * 10).collect::<Vec<_>>());
+            let done = concurrently((0..count).collect(), |id| Ok::<_, LogError>(id * 10)).unwrap();
+            assert_eq!(done, (0..count).map(|id| id * 10).collect::<Vec<_>>());
         }
         let failing = |id: u32| {
             if id % 7 == 3 {
@@ -708,7 +716,7 @@ mod tests {
                 Ok(id)
             }
         };
-        match open_concurrently(40, failing) {
+        match concurrently((0..40).collect(), failing) {
             Err(LogError::UnknownTopicOrPartition(id)) => assert_eq!(id, "3"),
             other => panic!("expected partition 3's error, got {other:?}"),
         }

@@ -57,6 +57,13 @@ impl Partition {
         Ok(())
     }
 
+    /// Whether a flush would sync anything: files or the directory not yet
+    /// synced, or appended bytes past the durable end.
+    pub fn has_unsynced(&self) -> bool {
+        let state = self.lock();
+        !state.unsynced.is_empty() || state.dir_unsynced || state.end() != state.durable
+    }
+
     /// What a flush must make durable, taken from the state: the files
     /// written since the last flush and the end they reach.
     pub(crate) fn begin_flush(&self) -> FlushPlan {
@@ -126,10 +133,22 @@ impl Partition {
     /// only makes the next recovery check more. Failing the flush instead
     /// would stop the store from acknowledging anything again.
     pub(crate) fn after_flush(&self, aftercare: Aftercare) {
+        self.aftercare(aftercare, true);
+    }
+
+    /// [`Partition::after_flush`] for the sync that follows opening (see
+    /// [`Flusher::sync_opened`]), minus the producer snapshot: that can wait
+    /// for the first flush cycle, and writing it costs every partition a
+    /// file rename before the broker can start.
+    pub(crate) fn after_open(&self, aftercare: Aftercare) {
+        self.aftercare(aftercare, false);
+    }
+
+    fn aftercare(&self, aftercare: Aftercare, producer_snapshot: bool) {
         if aftercare.checkpoints {
             let mut state = self.lock();
             if !state.deleted {
-                match self.write_checkpoints(&mut state) {
+                match self.write_checkpoints(&mut state, producer_snapshot) {
                     Ok(()) => state.last_recovery_point = Some(Instant::now()),
                     Err(error) => tracing::warn!(
                         dir = %self.dir.display(),
@@ -146,10 +165,15 @@ impl Partition {
         }
     }
 
-    /// The recovery point, and the producer snapshot when it is due.
-    fn write_checkpoints(&self, state: &mut State) -> Result<(), LogError> {
+    /// The recovery point, and the producer snapshot when it is due (and
+    /// `producer_snapshot` allows it).
+    fn write_checkpoints(
+        &self,
+        state: &mut State,
+        producer_snapshot: bool,
+    ) -> Result<(), LogError> {
         write_recovery_point(&self.dir, state)?;
-        if state.producers.snapshot_due(state.active().base_offset) {
+        if producer_snapshot && state.producers.snapshot_due(state.active().base_offset) {
             write_producer_snapshot(&self.dir, state)?;
         }
         Ok(())
@@ -181,7 +205,7 @@ impl Partition {
 
 /// Records the durable end as the recovery point: in place once the file
 /// is open, else by creating it.
-pub(crate) fn write_recovery_point(dir: &Path, state: &mut State) -> Result<(), LogError> {
+fn write_recovery_point(dir: &Path, state: &mut State) -> Result<(), LogError> {
     let d = state.durable;
     let point = RecoveryPoint {
         segment_base: d.segment_base,
@@ -190,7 +214,7 @@ pub(crate) fn write_recovery_point(dir: &Path, state: &mut State) -> Result<(), 
     };
     match &state.recovery_point_file {
         Some(file) => file.write(point)?,
-        None => state.recovery_point_file = Some(RecoveryPointFile::create(dir, point)?),
+        None => state.recovery_point_file = Some(RecoveryPointFile::open(dir, point)?),
     }
     Ok(())
 }

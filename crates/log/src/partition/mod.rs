@@ -9,11 +9,10 @@
 mod durability;
 mod read;
 
-use durability::write_recovery_point;
 pub(crate) use durability::{Aftercare, FlushPlan};
 pub use read::{FileRange, ReadResult};
 
-use crate::checkpoint::{self, RecoveryPointFile};
+use crate::checkpoint::RecoveryPointFile;
 use crate::config::{CleanupPolicy, TimestampType};
 use crate::flush::Flusher;
 use crate::producer_state::{self, BatchMeta, Incoming as ProducerBatch, ProducerStates, Verdict};
@@ -90,7 +89,8 @@ pub(crate) struct State {
     pub high_watermark: Boundary,
     /// Prefix known to be fdatasync'ed.
     pub durable: Boundary,
-    /// Sealed segments' files awaiting their fdatasync.
+    /// Files awaiting their fdatasync besides the active segment's tail:
+    /// sealed segments, and what opening recovered or created.
     pub unsynced: Vec<Arc<File>>,
     /// A segment file was created since the directory was last synced; its
     /// directory entry must be durable before its data counts as durable.
@@ -188,7 +188,11 @@ struct Checked {
 }
 
 impl Partition {
-    /// Opens (recovering) or creates the partition directory.
+    /// Opens (recovering) or creates the partition directory. What recovery
+    /// rewrote (a truncated tail, index files) or created (a first segment)
+    /// is left in `unsynced` for [`Flusher::sync_opened`], which syncs every
+    /// partition opened together at once: nothing may read or append to the
+    /// partition before it has.
     pub(crate) fn open(params: PartitionParams) -> Result<Arc<Partition>, LogError> {
         std::fs::create_dir_all(&params.dir)?;
         let Recovered {
@@ -200,13 +204,6 @@ impl Partition {
             params.index_interval_bytes,
             params.clean_shutdown,
         )?;
-        for file in &files_to_sync {
-            file.sync_data()?;
-            params.flusher.note_fdatasync();
-        }
-        if !files_to_sync.is_empty() {
-            checkpoint::sync_dir_at(&params.dir)?;
-        }
         let producers =
             producer_state::load(&params.dir, &mut segments, params.index_interval_bytes);
         let mut state = State {
@@ -222,23 +219,17 @@ impl Partition {
                 segment_base: 0,
                 position: 0,
             },
-            unsynced: Vec::new(),
-            dir_unsynced: false,
+            dir_unsynced: !files_to_sync.is_empty(),
+            unsynced: files_to_sync,
             last_recovery_point: None,
             recovery_point_file: None,
             deleted: false,
             producers,
         };
-        // Everything recovery kept is on disk now, so it is all readable.
+        // Everything recovery kept is readable, and durable once `unsynced`
+        // is synced, which the store does before anyone reads or appends.
         state.high_watermark = state.end();
         state.durable = state.end();
-        if !files_to_sync.is_empty() {
-            // Advisory, as in the flush cycle: without it the next recovery
-            // checks more. A full disk must not stop the partition opening.
-            if let Err(error) = write_recovery_point(&params.dir, &mut state) {
-                tracing::warn!(dir = %params.dir.display(), %error, "could not write the recovery point");
-            }
-        }
         let (high_watermark_tx, _) = watch::channel(state.high_watermark.offset);
         let device = std::fs::metadata(&params.dir)?.dev();
         Ok(Arc::new_cyclic(|this| Partition {
