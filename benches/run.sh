@@ -65,14 +65,31 @@ fi
 # ---- the machine's limits -------------------------------------------------
 limits="$work/limits.json"
 commands=()
+clock_ticks=$(getconf CLK_TCK)
+# cpu_ticks <pid> <first field>: that field of /proc/<pid>/stat plus the next
+# (14: user + system time of the process; 16: of its children waited for).
+cpu_ticks() {
+    [[ -n $1 && -r /proc/$1/stat ]] || { echo 0; return; }
+    # The command name (field 2) may hold spaces; count from after its ')'.
+    sed 's/.*) //' "/proc/$1/stat" | awk -v f="$2" '{ print $(f - 2) + $(f - 1) }'
+}
 run_logged() { # name, then the command; stdout goes to $work/<name>.json
     local name=$1
     shift
     commands+=("$name: \`${*/#$weir/weir}\`")
+    # CPU seconds the broker and the load generator (this shell's children)
+    # used while the command ran, and its wall time, into $work/<name>.cpu.
+    local t0 broker0 client0
+    t0=$(now_ns)
+    broker0=$(cpu_ticks "$broker_pid" 14)
+    client0=$(cpu_ticks "$$" 16)
     if ! "$@" >"$work/$name.json" 2>"$work/$name.err"; then
         say "$name failed: $(tail -n 3 "$work/$name.err")"
         echo "$name: $(tail -n 1 "$work/$name.err")" >>"$work/failures"
     fi
+    awk -v w="$(($(now_ns) - t0))" -v b="$(($(cpu_ticks "$broker_pid" 14) - broker0))" \
+        -v c="$(($(cpu_ticks "$$" 16) - client0))" -v hz="$clock_ticks" \
+        'BEGIN { printf "%.3f %.2f %.2f\n", w / 1e9, b / hz, c / hz }' >"$work/$name.cpu"
 }
 say "measuring limits"
 mkdir -p "$work/limits-dir"
