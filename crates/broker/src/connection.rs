@@ -9,19 +9,15 @@
 //! not serve) closes this connection only.
 
 use crate::dispatch::{self, Reject};
+use crate::frame_pool::{FramePool, POOLED_FRAME_MIN_BYTES};
 use crate::Broker;
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use std::io;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-
-/// A connection keeps its read buffer for the next frame only after frames
-/// up to this size (librdkafka's requests stay under its 1,000,000-byte
-/// `message.max.bytes`), so an idle connection holds at most this much.
-const FRAME_BUFFER_KEPT_MAX_BYTES: usize = 2 << 20;
 
 /// Why the reader stopped.
 #[derive(Debug, thiserror::Error)]
@@ -47,8 +43,9 @@ pub(crate) async fn serve(
     let in_flight_max = broker.config.limits.in_flight_per_connection_max.max(1);
     let (frames_tx, mut frames_rx) = mpsc::channel::<Bytes>(in_flight_max);
     let request_bytes_max = broker.config.limits.request_bytes_max;
+    let pool = broker.frame_pool.clone();
     let reader_task = tokio::spawn(async move {
-        let result = read_frames(reader, request_bytes_max, frames_tx).await;
+        let result = read_frames(reader, request_bytes_max, &pool, frames_tx).await;
         if let Err(error) = &result {
             tracing::info!(?peer, %error, "closing connection: bad frame");
         }
@@ -102,19 +99,19 @@ fn log_reject(peer: Option<std::net::SocketAddr>, reject: &Reject) {
 /// in-flight limit is reached, which stops reading from the socket: TCP then
 /// slows the client down.
 ///
-/// Frames are read into one buffer per connection and split off it, so once
-/// a request is answered and its frame dropped, the next frame reuses that
-/// memory instead of faulting in fresh pages (up to
-/// `FRAME_BUFFER_KEPT_MAX_BYTES`). Room for a whole frame is
-/// reserved up front: that is address space only, and pages are touched as
-/// bytes arrive, so a client that announces a large frame and sends little
-/// costs little.
+/// Frames of [`POOLED_FRAME_MIN_BYTES`] or more (produce requests) are read
+/// into buffers from `pool`, reused once their requests are answered; smaller
+/// ones are split off one read buffer per connection, which they reuse the
+/// same way. Room for a whole frame is reserved up front: new room is address
+/// space only, and pages are touched as bytes arrive, so a client that
+/// announces a large frame and sends little costs little.
 async fn read_frames(
     mut reader: impl AsyncRead + Unpin,
     request_bytes_max: usize,
+    pool: &Arc<FramePool>,
     frames: mpsc::Sender<Bytes>,
 ) -> Result<(), FrameError> {
-    let mut buf = BytesMut::new();
+    let mut small = BytesMut::new();
     loop {
         let mut prefix = [0u8; 4];
         let got = reader.read(&mut prefix).await?;
@@ -133,23 +130,36 @@ async fn read_frames(
             .ok()
             .filter(|&n| n >= dispatch::HEADER_PREFIX_BYTES && n <= request_bytes_max)
             .ok_or(FrameError::BadLength(length.into(), request_bytes_max))?;
-        buf.reserve(length);
-        while buf.len() < length {
-            let mut limited = (&mut reader).take((length - buf.len()) as u64);
-            if limited.read_buf(&mut buf).await? == 0 {
-                return Err(FrameError::Truncated);
-            }
-        }
-        let frame = buf.split_to(length).freeze();
-        if length > FRAME_BUFFER_KEPT_MAX_BYTES {
-            // Let this frame's memory go with it rather than keep it for the
-            // connection's lifetime.
-            buf = BytesMut::new();
-        }
+        let frame = if length >= POOLED_FRAME_MIN_BYTES {
+            let mut buf = pool.take(length);
+            read_body(&mut reader, &mut buf, length).await?;
+            pool.frame(buf)
+        } else {
+            small.reserve(length);
+            read_body(&mut reader, &mut small, length).await?;
+            small.split_to(length).freeze()
+        };
         if frames.send(frame).await.is_err() {
             return Ok(()); // the connection is shutting down
         }
     }
+}
+
+/// Reads from `reader` until `buf` holds `length` bytes.
+async fn read_body(
+    reader: &mut (impl AsyncRead + Unpin),
+    buf: &mut impl BufMut,
+    length: usize,
+) -> Result<(), FrameError> {
+    let mut filled = 0;
+    while filled < length {
+        let mut limited = (&mut *reader).take((length - filled) as u64);
+        match limited.read_buf(buf).await? {
+            0 => return Err(FrameError::Truncated),
+            n => filled += n,
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -158,7 +168,8 @@ mod tests {
 
     async fn frames_of(input: Vec<u8>, max: usize) -> (Vec<Bytes>, Result<(), FrameError>) {
         let (tx, mut rx) = mpsc::channel(64);
-        let result = read_frames(&input[..], max, tx).await;
+        let pool = Arc::new(FramePool::default());
+        let result = read_frames(&input[..], max, &pool, tx).await;
         let mut out = Vec::new();
         while let Ok(frame) = rx.try_recv() {
             out.push(frame);
@@ -180,6 +191,33 @@ mod tests {
         assert!(result.is_ok());
         assert_eq!(frames.len(), 2);
         assert_eq!(&frames[1][..], &[2; 20]);
+    }
+
+    /// Frames on either side of the pooling size, small ones between large
+    /// ones, arrive whole and in order; a large frame cut short is an error.
+    #[tokio::test]
+    async fn large_frames_come_whole_from_pooled_buffers() {
+        let sizes = [
+            POOLED_FRAME_MIN_BYTES - 1,
+            POOLED_FRAME_MIN_BYTES,
+            40,
+            3 * POOLED_FRAME_MIN_BYTES + 5,
+        ];
+        let bodies: Vec<Vec<u8>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (0..n).map(|b| (b % 251) as u8 ^ i as u8).collect())
+            .collect();
+        let input: Vec<u8> = bodies.iter().flat_map(|b| framed(b)).collect();
+        let (frames, result) = frames_of(input.clone(), 1 << 20).await;
+        assert!(result.is_ok());
+        assert_eq!(frames.len(), bodies.len());
+        for (frame, body) in frames.iter().zip(&bodies) {
+            assert_eq!(&frame[..], &body[..]);
+        }
+        let (frames, result) = frames_of(input[..input.len() - 1].to_vec(), 1 << 20).await;
+        assert_eq!(frames.len(), bodies.len() - 1);
+        assert!(matches!(result, Err(FrameError::Truncated)), "{result:?}");
     }
 
     #[tokio::test]

@@ -2,6 +2,7 @@
 //! broker's settings.
 
 use crate::errors::LogThrottle;
+use crate::frame_pool::FramePool;
 use crate::groups::GroupService;
 use crate::BrokerConfig;
 use log::Store;
@@ -19,4 +20,6 @@ pub struct Broker {
     pub(crate) append_failures: LogThrottle,
     /// Produce requests failed because their flush cycle failed.
     pub(crate) flush_failures: LogThrottle,
+    /// Buffers that large request frames are read into, reused.
+    pub(crate) frame_pool: Arc<FramePool>,
 }

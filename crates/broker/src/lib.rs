@@ -12,6 +12,7 @@ mod context;
 mod dispatch;
 mod errors;
 mod frame;
+mod frame_pool;
 mod groups;
 mod handlers;
 mod server;

@@ -1,5 +1,5 @@
 //! The listener: accept loop under a connection cap, the background
-//! retention and group-timer tasks, and graceful shutdown.
+//! retention, group-timer and frame-pool tasks, and graceful shutdown.
 //!
 //! Shutdown is one signal (a `watch`): the accept loop stops, every
 //! connection stops reading new requests and answers the ones it already
@@ -46,6 +46,7 @@ impl Server {
             groups: Some(groups),
             append_failures: Default::default(),
             flush_failures: Default::default(),
+            frame_pool: Default::default(),
         });
         Ok(Server {
             broker,
@@ -63,6 +64,7 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let retention = tokio::spawn(retention_loop(self.broker.clone(), stop_rx.clone()));
+        let frame_pool = tokio::spawn(frame_pool_loop(self.broker.clone(), stop_rx.clone()));
         let group_timers = self
             .broker
             .groups
@@ -92,6 +94,7 @@ impl Server {
             connections.shutdown().await;
         }
         let _ = retention.await;
+        let _ = frame_pool.await;
         if let Some(timers) = group_timers {
             let _ = timers.await;
         }
@@ -151,6 +154,21 @@ async fn retention_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
             tokio::task::spawn_blocking(move || store.enforce_retention(now_ms)).await
         {
             tracing::error!(%error, "retention task failed");
+        }
+    }
+}
+
+/// How often the frame pool is emptied if it went unused meanwhile: an idle
+/// broker holds no frame buffers after at most twice this.
+const FRAME_POOL_IDLE_CHECK: Duration = Duration::from_secs(2);
+
+async fn frame_pool_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(FRAME_POOL_IDLE_CHECK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => broker.frame_pool.release_if_idle(),
+            _ = stop.changed() => return,
         }
     }
 }

@@ -306,6 +306,7 @@ pub(crate) mod test_support {
             groups: None,
             append_failures: Default::default(),
             flush_failures: Default::default(),
+            frame_pool: Default::default(),
         };
         TestBroker { broker, _dir: dir }
     }
