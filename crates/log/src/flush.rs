@@ -190,15 +190,15 @@ impl Flusher {
         }
     }
 
-    /// Makes durable what newly opened partitions left unsynced (see
-    /// [`Partition::open`]) as one cycle of their own, outside the flusher
-    /// thread: after a crash every partition has rewritten its tail's index
-    /// files, so a thousand partitions cost one syncfs here instead of
-    /// three fdatasyncs and a directory fsync each. A failure fails the
-    /// opening, and marks the store as unable to make anything durable, as
-    /// a failed cycle does. Returns the partitions it synced, each with its
-    /// aftercare for [`Partition::after_open`].
-    pub fn sync_opened(
+    /// Makes durable what `partitions` hold unsynced as one cycle of their
+    /// own, outside the flusher thread: partitions just opened (see
+    /// [`Partition::open`]; after a crash every one has rewritten its tail's
+    /// index files) or being closed at shutdown. A thousand partitions then
+    /// cost one syncfs instead of two or three fdatasyncs and a directory
+    /// fsync each. A failure fails the opening or the shutdown, and marks
+    /// the store as unable to make anything durable, as a failed cycle does.
+    /// Returns the partitions it synced, each with its aftercare.
+    pub fn sync_now(
         &self,
         partitions: &[Arc<Partition>],
     ) -> Result<Vec<(Arc<Partition>, Aftercare)>, LogError> {

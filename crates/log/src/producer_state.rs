@@ -331,6 +331,13 @@ impl ProducerStates {
         Ok(())
     }
 
+    /// Whether the last snapshot written or loaded holds this table and
+    /// covers the log up to `end_offset`, so writing another would change
+    /// nothing.
+    pub fn snapshot_covers(&self, end_offset: i64) -> bool {
+        !self.dirty && self.snapshot_end == end_offset
+    }
+
     /// Whether to write a snapshot now: it fell behind the active segment
     /// (so a start replays at most one segment of headers), or the table
     /// changed and the last snapshot is [`SNAPSHOT_INTERVAL`] old.

@@ -51,6 +51,10 @@ pub(crate) struct Segment {
     /// Bytes below this have been dropped from the page cache (see
     /// `Partition::cache_ranges_to_drop`); in memory only.
     pub cache_dropped_to: u64,
+    /// How many offset and time entries the index files on disk hold, when
+    /// they are known to hold the first that many of ours (written or
+    /// adopted by this process; entries are only ever appended).
+    index_files_hold: Option<(usize, usize)>,
 }
 
 /// Reads the header of the batch at `position`.
@@ -94,6 +98,7 @@ impl Segment {
             first_batch_ms: None,
             indexes_loaded: true,
             cache_dropped_to: 0,
+            index_files_hold: None,
         }
     }
 
@@ -206,8 +211,14 @@ impl Segment {
         }
     }
 
+    /// Whether the index files on disk already say what the in-memory
+    /// index does, so writing them again would change nothing.
+    pub fn index_files_current(&self) -> bool {
+        self.index_files_hold == Some((self.offset_index.len(), self.time_index.len()))
+    }
+
     /// Writes both index files whole and returns them for syncing.
-    pub fn write_index_files(&self, dir: &Path) -> io::Result<[Arc<File>; 2]> {
+    pub fn write_index_files(&mut self, dir: &Path) -> io::Result<[Arc<File>; 2]> {
         let write = |suffix: &str, bytes: Vec<u8>| -> io::Result<Arc<File>> {
             let path = segment_path(dir, self.base_offset, suffix);
             let file = OpenOptions::new()
@@ -218,10 +229,13 @@ impl Segment {
             file.write_all_at(&bytes, 0)?;
             Ok(Arc::new(file))
         };
-        Ok([
+        self.index_files_hold = None;
+        let files = [
             write(INDEX_SUFFIX, index::encode_offsets(&self.offset_index))?,
             write(TIME_INDEX_SUFFIX, index::encode_times(&self.time_index))?,
-        ])
+        ];
+        self.index_files_hold = Some((self.offset_index.len(), self.time_index.len()));
+        Ok(files)
     }
 
     /// Loads both index files; `None` if either is missing or invalid.
@@ -286,6 +300,7 @@ impl Segment {
                 self.max_timestamp_ms = t.timestamp_ms;
                 self.max_timestamp_batch_offset = base + i64::from(t.relative_offset);
             }
+            self.index_files_hold = Some((offsets.len(), times.len()));
             self.offset_index = offsets;
             self.time_index = times;
         }

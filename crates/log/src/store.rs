@@ -284,7 +284,7 @@ impl Store {
         let opened = concurrently(jobs.to_vec(), |(topic, id)| {
             self.open_partition(topic, id, clean)
         })?;
-        let synced = self.flusher.sync_opened(&opened)?;
+        let synced = self.flusher.sync_now(&opened)?;
         concurrently(synced, |(partition, aftercare)| {
             partition.after_open(aftercare);
             Ok(())
@@ -546,11 +546,16 @@ impl Store {
             return Ok(());
         }
         self.stop_flusher();
-        for topic in self.topics() {
-            for partition in topic.partitions() {
-                partition.close(&self.flusher)?;
-            }
-        }
+        // Index files written side by side, everything synced at once, then
+        // the small unsynced files, as when partitions open.
+        let partitions: Vec<Arc<Partition>> =
+            self.topics().iter().flat_map(|t| t.partitions()).collect();
+        concurrently(partitions.clone(), |p| p.prepare_close())?;
+        // Their aftercare is for a store that goes on: dropping cache is
+        // pointless now, and every partition writes its checkpoints below.
+        let synced = self.flusher.sync_now(&partitions)?;
+        drop(synced);
+        concurrently(partitions, |p| p.after_close())?;
         write_atomic(
             &self.options.data_dir.join(CLEAN_SHUTDOWN_FILE),
             b"clean\n",

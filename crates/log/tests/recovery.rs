@@ -165,6 +165,68 @@ fn clean_restart_keeps_everything_and_indexes() {
     assert!(all);
 }
 
+/// A clean shutdown rewrites the active segment's index files only when
+/// they changed: a store that took no appends since it opened syncs nothing
+/// as it stops; one that did writes index files that cover the new batches.
+#[test]
+fn shutdown_rewrites_index_files_only_when_they_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let index_file = || {
+        let mut files: Vec<PathBuf> = fs::read_dir(dir.path().join("topics/r/0"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "index"))
+            .collect();
+        files.sort();
+        fs::read(files.pop().unwrap()).unwrap()
+    };
+    let store = open(dir.path(), FlushPolicy::Always, TopicConfig::default());
+    store.create_topic("r", 1, no_overrides()).unwrap();
+    let mut batches = fill(&store, 200);
+    store.shutdown().unwrap();
+    drop(store);
+    let written = index_file();
+    assert!(!written.is_empty(), "200 batches cross the index interval");
+
+    let store = open(dir.path(), FlushPolicy::Always, TopicConfig::default());
+    let before = store.fdatasync_count();
+    store.shutdown().unwrap();
+    assert_eq!(
+        store.fdatasync_count(),
+        before,
+        "nothing changed, nothing synced"
+    );
+    drop(store);
+    assert_eq!(index_file(), written);
+
+    let store = open(dir.path(), FlushPolicy::Always, TopicConfig::default());
+    let p = store.topic("r").unwrap().partition(0).unwrap();
+    for i in 200..400u64 {
+        let mut b = batch(i, 2, 5000 + i as i64);
+        let info = p.append(&b, 0).unwrap();
+        records::stamp_base_offset(&mut b, info.base_offset);
+        batches.push(b);
+    }
+    drop(p);
+    store.shutdown().unwrap();
+    drop(store);
+    let rewritten = index_file();
+    assert!(rewritten.len() > written.len() && rewritten.starts_with(&written));
+
+    let store = open(dir.path(), FlushPolicy::Always, TopicConfig::default());
+    let p = store.topic("r").unwrap().partition(0).unwrap();
+    let mut offset = 0;
+    for b in &batches {
+        assert_eq!(
+            &p.read(offset, 0).unwrap().to_vec().unwrap(),
+            b,
+            "offset {offset}"
+        );
+        offset += records::BatchHeader::parse(b).unwrap().offset_count();
+    }
+    assert_eq!(p.offsets().log_end, offset);
+}
+
 #[test]
 fn unsynced_rolled_segments_are_checked_too() {
     let defaults = TopicConfig {

@@ -47,16 +47,6 @@ impl FlushPlan {
 }
 
 impl Partition {
-    /// Makes everything appended so far durable (one partition's share of
-    /// a flush cycle, for callers outside the flusher thread).
-    pub(crate) fn flush(&self, flusher: &Flusher) -> Result<(), LogError> {
-        let plan = self.begin_flush();
-        self.sync_each(&plan, flusher)?;
-        let aftercare = self.finish_flush(plan, flusher);
-        self.after_flush(aftercare);
-        Ok(())
-    }
-
     /// Whether a flush would sync anything: files or the directory not yet
     /// synced, or appended bytes past the durable end.
     pub fn has_unsynced(&self) -> bool {
@@ -137,7 +127,7 @@ impl Partition {
     }
 
     /// [`Partition::after_flush`] for the sync that follows opening (see
-    /// [`Flusher::sync_opened`]), minus the producer snapshot: that can wait
+    /// [`Flusher::sync_now`]), minus the producer snapshot: that can wait
     /// for the first flush cycle, and writing it costs every partition a
     /// file rename before the broker can start.
     pub(crate) fn after_open(&self, aftercare: Aftercare) {
@@ -179,26 +169,37 @@ impl Partition {
         Ok(())
     }
 
-    /// Syncs everything and writes index files and the recovery point, for a
-    /// clean shutdown.
-    pub(crate) fn close(&self, flusher: &Flusher) -> Result<(), LogError> {
-        let index_files = {
-            let mut state = self.lock();
-            if state.deleted {
-                return Ok(());
-            }
-            let active = state.active_mut();
-            active.push_time_entry();
-            active.write_index_files(&self.dir)?
-        };
-        for file in &index_files {
-            file.sync_data()?;
-            flusher.note_fdatasync();
-        }
-        self.flush(flusher)?;
+    /// First step of a clean shutdown: writes the active segment's index
+    /// files (unless those on disk already match) and leaves them, with
+    /// anything else not yet synced, for one [`Flusher::sync_now`] over
+    /// every partition; then [`Self::after_close`].
+    pub(crate) fn prepare_close(&self) -> Result<(), LogError> {
         let mut state = self.lock();
+        if state.deleted {
+            return Ok(());
+        }
+        let active = state.active_mut();
+        active.push_time_entry();
+        if !active.index_files_current() {
+            let index_files = active.write_index_files(&self.dir)?;
+            state.unsynced.extend(index_files);
+        }
+        Ok(())
+    }
+
+    /// Last step of a clean shutdown, once everything is synced: the
+    /// recovery point, and the producer snapshot unless the one on disk
+    /// already covers the log.
+    pub(crate) fn after_close(&self) -> Result<(), LogError> {
+        let mut state = self.lock();
+        if state.deleted {
+            return Ok(());
+        }
         write_recovery_point(&self.dir, &mut state)?;
-        write_producer_snapshot(&self.dir, &mut state)?;
+        let end = state.end().offset;
+        if !state.producers.snapshot_covers(end) {
+            write_producer_snapshot(&self.dir, &mut state)?;
+        }
         Ok(())
     }
 }

@@ -90,7 +90,8 @@ pub(crate) struct State {
     /// Prefix known to be fdatasync'ed.
     pub durable: Boundary,
     /// Files awaiting their fdatasync besides the active segment's tail:
-    /// sealed segments, and what opening recovered or created.
+    /// sealed segments, what opening recovered or created, and the index
+    /// files written at shutdown.
     pub unsynced: Vec<Arc<File>>,
     /// A segment file was created since the directory was last synced; its
     /// directory entry must be durable before its data counts as durable.
@@ -190,7 +191,7 @@ struct Checked {
 impl Partition {
     /// Opens (recovering) or creates the partition directory. What recovery
     /// rewrote (a truncated tail, index files) or created (a first segment)
-    /// is left in `unsynced` for [`Flusher::sync_opened`], which syncs every
+    /// is left in `unsynced` for [`Flusher::sync_now`], which syncs every
     /// partition opened together at once: nothing may read or append to the
     /// partition before it has.
     pub(crate) fn open(params: PartitionParams) -> Result<Arc<Partition>, LogError> {
