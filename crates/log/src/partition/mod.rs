@@ -207,6 +207,13 @@ impl Partition {
         )?;
         let producers =
             producer_state::load(&params.dir, &mut segments, params.index_interval_bytes);
+        // The page-cache window governs what this process writes. What is
+        // already on disk stays as cached as the kernel left it: dropping
+        // gigabytes of it here, or in the first flush cycle, would hold up
+        // the start or every produce waiting on that cycle.
+        for segment in &mut segments {
+            segment.cache_dropped_to = segment.size_bytes;
+        }
         let mut state = State {
             segments,
             log_start,
