@@ -41,21 +41,22 @@ impl FramePool {
     }
 
     /// An empty buffer with room for `len` bytes: a kept one when one is
-    /// large enough, else a kept one grown, else a new one. New room is
-    /// address space until bytes arrive in it.
+    /// large enough, else a new one (whose room is address space until
+    /// bytes arrive in it).
     pub(crate) fn take(&self, len: usize) -> Vec<u8> {
         self.used.store(true, Ordering::Relaxed);
         let kept = {
             let mut free = self.lock();
-            match free.iter().position(|b| b.capacity() >= len) {
-                Some(i) => Some(free.swap_remove(i)),
-                None => free.pop(),
-            }
+            let fits = free.iter().position(|b| b.capacity() >= len);
+            fits.map(|i| free.swap_remove(i))
         };
-        let mut buf = kept.unwrap_or_default();
-        buf.clear();
-        buf.reserve_exact(len);
-        buf
+        match kept {
+            Some(mut buf) => {
+                buf.clear();
+                buf
+            }
+            None => Vec::with_capacity(len),
+        }
     }
 
     /// `buf` as a frame; the buffer comes back to the pool when the frame
@@ -74,6 +75,12 @@ impl FramePool {
         let mut free = self.lock();
         if free.len() < POOLED_BUFFERS_MAX {
             free.push(buf);
+            return;
+        }
+        // Full: keep the larger buffers, which fit more of the next frames.
+        let smallest = free.iter_mut().min_by_key(|b| b.capacity());
+        if let Some(smallest) = smallest.filter(|b| b.capacity() < buf.capacity()) {
+            *smallest = buf;
         }
     }
 
@@ -151,10 +158,19 @@ mod tests {
             POOLED_BUFFERS_MAX,
             "at most this many, never the huge one"
         );
-        // A buffer smaller than asked for is grown, not left aside.
+        // None is large enough: a new buffer, and the kept ones stay; given
+        // back to the full pool, it takes the place of the smallest.
         let bigger = pool.take(POOLED_BUFFER_MAX_BYTES);
         assert!(bigger.capacity() >= POOLED_BUFFER_MAX_BYTES);
-        drop(bigger);
+        assert_eq!(pool.kept(), POOLED_BUFFERS_MAX);
+        drop(pool.frame(bigger));
+        assert_eq!(pool.kept(), POOLED_BUFFERS_MAX);
+        let again = pool.take(POOLED_BUFFER_MAX_BYTES);
+        assert!(
+            again.capacity() >= POOLED_BUFFER_MAX_BYTES,
+            "kept, and found"
+        );
+        drop(again); // a plain Vec now, not a frame: it does not come back
         pool.release_if_idle(); // used since the last call: kept
         assert_eq!(pool.kept(), POOLED_BUFFERS_MAX - 1);
         pool.release_if_idle(); // idle for a whole interval: emptied
