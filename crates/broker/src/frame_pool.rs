@@ -40,15 +40,18 @@ impl FramePool {
         self.free.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// An empty buffer with room for `len` bytes: a kept one when one is
-    /// large enough, else a new one (whose room is address space until
-    /// bytes arrive in it).
+    /// An empty buffer with room for `len` bytes: the smallest kept one
+    /// that is large enough (so a 64 KiB frame does not take the buffer a
+    /// 1 MB frame needs next), else a new one (whose room is address space
+    /// until bytes arrive in it).
     pub(crate) fn take(&self, len: usize) -> Vec<u8> {
         self.used.store(true, Ordering::Relaxed);
         let kept = {
             let mut free = self.lock();
-            let fits = free.iter().position(|b| b.capacity() >= len);
-            fits.map(|i| free.swap_remove(i))
+            let best = (0..free.len())
+                .filter(|&i| free[i].capacity() >= len)
+                .min_by_key(|&i| free[i].capacity());
+            best.map(|i| free.swap_remove(i))
         };
         match kept {
             Some(mut buf) => {
@@ -142,6 +145,22 @@ mod tests {
         let again = pool.take(90_000);
         assert_eq!(again.as_ptr(), address, "the same memory, reused");
         assert!(again.is_empty() && again.capacity() >= 90_000);
+    }
+
+    #[test]
+    fn a_frame_takes_the_smallest_buffer_that_fits() {
+        let pool = Arc::new(FramePool::default());
+        let big = pool.frame(filled(&pool, 1 << 20, 1));
+        let small = pool.frame(filled(&pool, 100_000, 2));
+        drop(big);
+        drop(small);
+        assert_eq!(pool.kept(), 2);
+        assert!(pool.take(70_000).capacity() < 1 << 20, "the small one");
+        assert!(
+            pool.take(900_000).capacity() >= 900_000,
+            "the big one is left"
+        );
+        assert_eq!(pool.kept(), 0);
     }
 
     #[test]
