@@ -7,6 +7,7 @@ use crate::segment::{find_batch, read_header};
 use crate::LogError;
 use records::BATCH_HEADER_BYTES;
 use std::fs::File;
+use std::io::IoSliceMut;
 use std::num::NonZeroU64;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
@@ -113,9 +114,15 @@ impl Partition {
         };
         if let Some(len) = prefetch_len(position, end, limit) {
             // Advice only: if the kernel declines, the next read waits on
-            // the disk as it would have anyway.
-            let advice = rustix::fs::Advice::WillNeed;
-            let _ = rustix::fs::fadvise(&*file, end, Some(len), advice);
+            // the disk as it would have anyway. Skipped when the far end of
+            // the range is already cached, as it is for a reader replaying
+            // what the page cache still holds: the advice walks every page
+            // of the range either way, about 0.25 ms for 8 MiB on the
+            // development VM, on this fetch's way to its response.
+            if !page_cached(&file, end + len.get() - 1) {
+                let advice = rustix::fs::Advice::WillNeed;
+                let _ = rustix::fs::fadvise(&*file, end, Some(len), advice);
+            }
         }
         Ok(ReadResult {
             records: Some(FileRange {
@@ -163,6 +170,17 @@ fn prefetch_len(position: u64, end: u64, limit: u64) -> Option<NonZeroU64> {
     NonZeroU64::new(ahead)
 }
 
+/// Whether the byte at `position` of `file` is in the page cache: a read
+/// that may not wait for the disk (`RWF_NOWAIT`) returns it only then. A
+/// kernel or filesystem without `RWF_NOWAIT`, or a position past the end of
+/// the file, counts as not cached.
+fn page_cached(file: &File, position: u64) -> bool {
+    let mut byte = [0u8; 1];
+    let flags = rustix::io::ReadWriteFlags::NOWAIT;
+    let read = rustix::io::preadv2(file, &mut [IoSliceMut::new(&mut byte)], position, flags);
+    matches!(read, Ok(1))
+}
+
 /// The end of the last whole batch that ends at or before `end`, walking
 /// batch headers from `position` (a batch start).
 fn whole_batches_end(file: &File, mut position: u64, end: u64) -> Result<u64, LogError> {
@@ -179,7 +197,26 @@ fn whole_batches_end(file: &File, mut position: u64, end: u64) -> Result<u64, Lo
 
 #[cfg(test)]
 mod tests {
-    use super::{prefetch_len, PREFETCH_BYTES, PREFETCH_MIN_BYTES, PREFETCH_STEP_BYTES};
+    use super::{
+        page_cached, prefetch_len, PREFETCH_BYTES, PREFETCH_MIN_BYTES, PREFETCH_STEP_BYTES,
+    };
+    use std::io::{Read, Write};
+
+    #[test]
+    fn a_byte_just_read_is_cached_and_one_past_the_end_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("segment");
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(&[7u8; 8192])
+            .unwrap();
+        let mut file = std::fs::File::open(&path).unwrap();
+        file.read_to_end(&mut Vec::new()).unwrap();
+        assert!(page_cached(&file, 0));
+        assert!(page_cached(&file, 8191));
+        assert!(!page_cached(&file, 8192));
+        assert!(!page_cached(&file, 1 << 40));
+    }
 
     #[test]
     fn only_a_reader_that_is_behind_gets_read_ahead_at_each_step() {
