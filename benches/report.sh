@@ -68,7 +68,8 @@ rss() {
 }
 
 # cpu <name> <field>: from $work/<name>.cpu, the command's wall seconds (1),
-# the broker's CPU seconds (2) or the load generator's (3); "n/a" if missing.
+# the broker's CPU seconds (2), the load generator's (3) or the hypervisor's
+# steal (4); "n/a" if missing.
 cpu() {
     local value
     value=$(awk -v f="$2" '{ print $f }' "$work/$1.cpu" 2>/dev/null || true)
@@ -76,13 +77,14 @@ cpu() {
 }
 
 cpu_row() { # <name> <title>: where the CPU went while that workload ran
-    local wall broker client
-    wall=$(cpu "$1" 1) broker=$(cpu "$1" 2) client=$(cpu "$1" 3)
-    [[ $wall == n/a ]] && { echo "| $2 | n/a | n/a | n/a | n/a |"; return; }
-    awk -v t="$2" -v w="$wall" -v b="$broker" -v c="$client" -v n="$(nproc)" 'BEGIN {
+    local wall broker client steal
+    wall=$(cpu "$1" 1) broker=$(cpu "$1" 2) client=$(cpu "$1" 3) steal=$(cpu "$1" 4)
+    [[ $wall == n/a ]] && { echo "| $2 | n/a | n/a | n/a | n/a | n/a |"; return; }
+    [[ $steal == n/a ]] && steal=0
+    awk -v t="$2" -v w="$wall" -v b="$broker" -v c="$client" -v s="$steal" -v n="$(nproc)" 'BEGIN {
         if (w <= 0) w = 1e-9
-        printf "| %s | %.2f s | %.2f s (%.2f cores) | %.2f s (%.2f cores) | %.0f%% |\n",
-            t, w, b, b / w, c, c / w, 100 * (b + c) / (w * n) }'
+        printf "| %s | %.2f s | %.2f s (%.2f cores) | %.2f s (%.2f cores) | %.0f%% | %.0f%% |\n",
+            t, w, b, b / w, c, c / w, 100 * (b + c) / (w * n), 100 * s / (w * n) }'
 }
 
 # verdict <value> <op> <bound>: "met" / "not met" / "n/a".
@@ -169,13 +171,15 @@ $(paced_row half_kernel "the same at $(j half_kernel .target_records_per_s) reco
 Each workload's command from start to exit (connecting and setting up
 included): the broker's CPU time from \`/proc/<pid>/stat\`, the load
 generator's (\`weir bench\` and its librdkafka threads) from this script's
-waited-for children, and both together as a share of the $(nproc) cores. A
-reader that leaves cores idle is waiting, not short of CPU: one librdkafka
-consumer keeps one fetch in flight per broker and parses each response on one
-thread before it asks for the next.
+waited-for children, and both together as a share of the $(nproc) cores. On a
+virtual machine the host also takes CPU time from those cores (steal, from
+\`/proc/stat\`): time in which nothing here ran, so busy plus steal near 100%
+means the workload was short of CPU. A reader that leaves cores idle is
+waiting, not short of CPU: one librdkafka consumer keeps one fetch in flight
+per broker and parses each response on one thread before it asks for the next.
 
-| workload | wall | broker CPU | load generator CPU | machine busy |
-|---|---|---|---|---|
+| workload | wall | broker CPU | load generator CPU | machine busy | taken by the host (steal) |
+|---|---|---|---|---|---|
 $(cpu_row durable "produce 1 KiB, durable, max rate")
 $(cpu_row consume1_first "1 group, first read")
 $(cpu_row consume1 "1 group, second read")

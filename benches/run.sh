@@ -73,23 +73,31 @@ cpu_ticks() {
     # The command name (field 2) may hold spaces; count from after its ')'.
     sed 's/.*) //' "/proc/$1/stat" | awk -v f="$2" '{ print $(f - 2) + $(f - 1) }'
 }
+# steal_ticks: CPU time the hypervisor took from this VM's cores, all together
+# (the 8th value of /proc/stat's "cpu" line; 0 on bare metal).
+steal_ticks() {
+    awk '$1 == "cpu" { print $9 + 0; exit }' /proc/stat 2>/dev/null || echo 0
+}
 run_logged() { # name, then the command; stdout goes to $work/<name>.json
     local name=$1
     shift
     commands+=("$name: \`${*/#$weir/weir}\`")
     # CPU seconds the broker and the load generator (this shell's children)
-    # used while the command ran, and its wall time, into $work/<name>.cpu.
-    local t0 broker0 client0
+    # used while the command ran, its wall time, and the CPU seconds the
+    # hypervisor took (steal), into $work/<name>.cpu.
+    local t0 broker0 client0 steal0
     t0=$(now_ns)
     broker0=$(cpu_ticks "$broker_pid" 14)
     client0=$(cpu_ticks "$$" 16)
+    steal0=$(steal_ticks)
     if ! "$@" >"$work/$name.json" 2>"$work/$name.err"; then
         say "$name failed: $(tail -n 3 "$work/$name.err")"
         echo "$name: $(tail -n 1 "$work/$name.err")" >>"$work/failures"
     fi
     awk -v w="$(($(now_ns) - t0))" -v b="$(($(cpu_ticks "$broker_pid" 14) - broker0))" \
-        -v c="$(($(cpu_ticks "$$" 16) - client0))" -v hz="$clock_ticks" \
-        'BEGIN { printf "%.3f %.2f %.2f\n", w / 1e9, b / hz, c / hz }' >"$work/$name.cpu"
+        -v c="$(($(cpu_ticks "$$" 16) - client0))" -v s="$(($(steal_ticks) - steal0))" \
+        -v hz="$clock_ticks" \
+        'BEGIN { printf "%.3f %.2f %.2f %.2f\n", w / 1e9, b / hz, c / hz, s / hz }' >"$work/$name.cpu"
 }
 say "measuring limits"
 mkdir -p "$work/limits-dir"
