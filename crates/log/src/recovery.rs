@@ -158,9 +158,11 @@ fn load_segment(
             next_offset = segment.next_offset,
             "truncating segment at a torn or corrupt batch: {reason}"
         );
-        segment.log.set_len(segment.size_bytes)?;
     }
     if rewrite_index {
+        // Cuts a torn tail, and returns any disk space reserved past the end
+        // before the stop (see `Segment::preallocate_through`).
+        segment.log.set_len(segment.size_bytes)?;
         files_to_sync.push(segment.log.clone());
         // The index lives in memory; its files only spare the next start a
         // header walk, are rewritten at roll and shutdown, and are rebuilt

@@ -55,7 +55,19 @@ pub(crate) struct Segment {
     /// they are known to hold the first that many of ours (written or
     /// adopted by this process; entries are only ever appended).
     index_files_hold: Option<(usize, usize)>,
+    /// Disk space past `size_bytes` is reserved up to here (see
+    /// [`Segment::preallocate_through`]); `u64::MAX` once the filesystem
+    /// declined. In memory only: a clean shutdown returns the reserve, and
+    /// so does recovery after a crash, which truncates every segment it
+    /// checks to its size.
+    preallocated_to: u64,
 }
+
+/// An appending segment reserves disk space ahead of its writes, as much
+/// again as it already holds, at least this much...
+const PREALLOCATE_MIN_BYTES: u64 = 64 << 10;
+/// ...and at most this much.
+const PREALLOCATE_MAX_BYTES: u64 = 16 << 20;
 
 /// Reads the header of the batch at `position`.
 pub(crate) fn read_header(file: &File, position: u64) -> io::Result<BatchHeader> {
@@ -99,6 +111,7 @@ impl Segment {
             indexes_loaded: true,
             cache_dropped_to: 0,
             index_files_hold: None,
+            preallocated_to: 0,
         }
     }
 
@@ -253,11 +266,62 @@ impl Segment {
     /// files written. Returns the files that must be synced.
     pub fn seal(&mut self, dir: &Path) -> io::Result<Vec<Arc<File>>> {
         self.push_time_entry();
-        if self.log.metadata()?.len() != self.size_bytes {
+        if self.holds_preallocation() || self.log.metadata()?.len() != self.size_bytes {
+            // Also returns the space reserved past the end (ext4 frees
+            // blocks past the size on a truncate to the same size).
             self.log.set_len(self.size_bytes)?;
+            self.preallocated_to = self.size_bytes;
         }
         let [offsets, times] = self.write_index_files(dir)?;
         Ok(vec![self.log.clone(), offsets, times])
+    }
+
+    /// Reserves disk blocks for this segment's bytes up to `end` and some
+    /// way beyond, before they are written (`fallocate` with
+    /// `FALLOC_FL_KEEP_SIZE`: the file's size, and so what readers and
+    /// recovery see, does not change). A write into reserved blocks skips
+    /// the filesystem's delayed allocation, and the fdatasync that follows
+    /// allocates nothing: on ext4 on the development VM, 1 KiB durable
+    /// produce at a fixed 300k records/s took 6-11% less broker CPU. The
+    /// reserve grows
+    /// with the segment, so a quiet partition reserves little; a
+    /// filesystem that declines (no support, no space) is not asked again
+    /// for this segment, and its writes go on as before.
+    pub fn preallocate_through(&mut self, end: u64) {
+        if end <= self.preallocated_to {
+            return;
+        }
+        let ahead = self
+            .size_bytes
+            .clamp(PREALLOCATE_MIN_BYTES, PREALLOCATE_MAX_BYTES);
+        let from = self.size_bytes;
+        let to = end.saturating_add(ahead).min(SEGMENT_BYTES_MAX);
+        let flags = rustix::fs::FallocateFlags::KEEP_SIZE;
+        self.preallocated_to = match rustix::fs::fallocate(&*self.log, flags, from, to - from) {
+            Ok(()) => to,
+            Err(_) => u64::MAX,
+        };
+    }
+
+    /// Whether blocks past the end may be reserved by this process.
+    fn holds_preallocation(&self) -> bool {
+        self.preallocated_to > self.size_bytes && self.preallocated_to != u64::MAX
+    }
+
+    /// Returns the space reserved past the end of the active segment to
+    /// the filesystem, at a clean shutdown. Best effort: blocks left
+    /// reserved only take disk space until the segment is truncated or
+    /// deleted.
+    pub fn release_preallocation(&mut self) {
+        if self.holds_preallocation() && self.log.set_len(self.size_bytes).is_ok() {
+            self.preallocated_to = self.size_bytes;
+        }
+    }
+
+    /// After a failed write was cut back to `size_bytes`: the truncate also
+    /// returned any reserve.
+    pub fn forget_preallocation(&mut self) {
+        self.preallocated_to = self.preallocated_to.min(self.size_bytes);
     }
 
     /// The indexed batch start nearest at or below `position`, or 0.

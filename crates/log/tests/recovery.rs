@@ -227,6 +227,102 @@ fn shutdown_rewrites_index_files_only_when_they_changed() {
     assert_eq!(p.offsets().log_end, offset);
 }
 
+/// Bytes the filesystem holds for `path`, reserved blocks included.
+fn allocated_bytes(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).unwrap().blocks() * 512
+}
+
+/// Appends reserve disk blocks past the active segment's end without
+/// moving the file's size (what readers and recovery go by); sealing a
+/// segment, recovery after a crash and a clean shutdown give the reserve
+/// back, and every batch reads back as written.
+#[test]
+fn appends_reserve_space_ahead_and_sealing_and_shutdown_give_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let probe = fs::File::create(dir.path().join("probe")).unwrap();
+    let keep_size = rustix::fs::FallocateFlags::KEEP_SIZE;
+    if rustix::fs::fallocate(&probe, keep_size, 0, 1 << 20).is_err() {
+        eprintln!("skipped: this filesystem cannot reserve space past a file's end");
+        return;
+    }
+    let defaults = TopicConfig {
+        segment_bytes: 40_000,
+        ..TopicConfig::default()
+    };
+    let store = open(dir.path(), FlushPolicy::Always, defaults.clone());
+    store.create_topic("r", 1, no_overrides()).unwrap();
+    let mut batches = fill(&store, 600);
+    let logs = || {
+        let mut logs: Vec<PathBuf> = fs::read_dir(dir.path().join("topics/r/0"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .collect();
+        logs.sort();
+        logs
+    };
+    let block = 4096;
+    let rolled = logs();
+    assert!(rolled.len() >= 2, "600 batches fill more than one segment");
+    for sealed in &rolled[..rolled.len() - 1] {
+        let len = fs::metadata(sealed).unwrap().len();
+        assert!(
+            allocated_bytes(sealed) <= len.next_multiple_of(block) + block,
+            "a sealed segment keeps no reserve: {} bytes for {len}",
+            allocated_bytes(sealed)
+        );
+    }
+    let active = active_segment(dir.path());
+    let len = fs::metadata(&active).unwrap().len();
+    let logical: u64 = store.topic("r").unwrap().partition(0).unwrap().size_bytes();
+    let sealed_bytes: u64 = rolled[..rolled.len() - 1]
+        .iter()
+        .map(|p| fs::metadata(p).unwrap().len())
+        .sum();
+    assert_eq!(len, logical - sealed_bytes, "the size is what was written");
+    assert!(
+        allocated_bytes(&active) > len.next_multiple_of(block) + block,
+        "the active segment reserves ahead: {} bytes for {len}",
+        allocated_bytes(&active)
+    );
+
+    drop(store); // a crash, with blocks reserved past the end
+    let store = open(dir.path(), FlushPolicy::Always, defaults);
+    assert!(
+        allocated_bytes(&active) <= len.next_multiple_of(block) + block,
+        "recovery returns the reserve: {} bytes for {len}",
+        allocated_bytes(&active)
+    );
+    let p = store.topic("r").unwrap().partition(0).unwrap();
+    for i in 600..650u64 {
+        let mut b = batch(i, 2, 5000 + i as i64);
+        let info = p.append(&b, 0).unwrap();
+        records::stamp_base_offset(&mut b, info.base_offset);
+        batches.push(b);
+    }
+    drop(p);
+    store.shutdown().unwrap();
+    drop(store);
+    for log in logs() {
+        let len = fs::metadata(&log).unwrap().len();
+        assert!(
+            allocated_bytes(&log) <= len.next_multiple_of(block) + block,
+            "nothing stays reserved after a clean shutdown: {} bytes for {len}",
+            allocated_bytes(&log)
+        );
+    }
+    let store = open(dir.path(), FlushPolicy::Always, TopicConfig::default());
+    let p = store.topic("r").unwrap().partition(0).unwrap();
+    let mut offset = 0;
+    for b in &batches {
+        let read = p.read(offset, 0).unwrap().to_vec().unwrap();
+        assert!(&read == b, "offset {offset} reads back as written");
+        offset += records::BatchHeader::parse(b).unwrap().offset_count();
+    }
+    assert_eq!(p.offsets().log_end, offset);
+}
+
 #[test]
 fn unsynced_rolled_segments_are_checked_too() {
     let defaults = TopicConfig {

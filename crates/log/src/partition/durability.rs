@@ -180,6 +180,7 @@ impl Partition {
         }
         let active = state.active_mut();
         active.push_time_entry();
+        active.release_preallocation();
         if !active.index_files_current() {
             let index_files = active.write_index_files(&self.dir)?;
             state.unsynced.extend(index_files);

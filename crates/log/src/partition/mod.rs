@@ -415,9 +415,11 @@ impl Partition {
         }
         let active = state.active_mut();
         let position = active.size_bytes;
+        active.preallocate_through(position + buffer.len() as u64);
         if let Err(e) = active.log.write_all_at(buffer, position) {
             // Leave no partial batch behind for the next append to follow.
             let _ = active.log.set_len(position);
+            active.forget_preallocation();
             return Err(e.into());
         }
         for (start, header) in &headers {
@@ -457,9 +459,11 @@ impl Partition {
         }
         let active = state.active_mut();
         let position = active.size_bytes;
+        active.preallocate_through(position + records.len() as u64);
         if let Err(e) = pwrite_all_vectored(&active.log, &mut slices, position) {
             // Leave no partial batch behind for the next append to follow.
             let _ = active.log.set_len(position);
+            active.forget_preallocation();
             return Err(e.into());
         }
         let base = checked.batches.first().map_or(0, |&(start, _)| start);
