@@ -114,12 +114,16 @@ impl Partition {
         };
         if let Some(len) = prefetch_len(position, end, limit) {
             // Advice only: if the kernel declines, the next read waits on
-            // the disk as it would have anyway. Skipped when the far end of
-            // the range is already cached, as it is for a reader replaying
-            // what the page cache still holds: the advice walks every page
-            // of the range either way, about 0.25 ms for 8 MiB on the
-            // development VM, on this fetch's way to its response.
-            if !page_cached(&file, end + len.get() - 1) {
+            // the disk as it would have anyway. Skipped when both ends of
+            // the range are already cached, as for a reader replaying what
+            // the page cache still holds: the advice walks every page of
+            // the range either way, about 0.25 ms for 8 MiB on the
+            // development VM, on this fetch's way to its response. One end
+            // is not enough: a reader catching up has the kernel's own
+            // read-ahead just past its read, and one just behind a
+            // page-cache window has the window's cached bytes at the far end.
+            let cached = page_cached(&file, end) && page_cached(&file, end + len.get() - 1);
+            if !cached {
                 let advice = rustix::fs::Advice::WillNeed;
                 let _ = rustix::fs::fadvise(&*file, end, Some(len), advice);
             }
