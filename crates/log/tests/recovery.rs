@@ -9,15 +9,20 @@ use log::{FlushPolicy, Store, TopicConfig};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-fn active_segment(dir: &Path) -> PathBuf {
-    let pdir = dir.join("topics/r/0");
-    let mut logs: Vec<PathBuf> = fs::read_dir(&pdir)
+/// The files of topic `r`'s partition ending in `.{extension}`, sorted (so
+/// by base offset).
+fn partition_files(dir: &Path, extension: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir.join("topics/r/0"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .filter(|p| p.extension().is_some_and(|e| e == extension))
         .collect();
-    logs.sort();
-    logs.pop().unwrap()
+    files.sort();
+    files
+}
+
+fn active_segment(dir: &Path) -> PathBuf {
+    partition_files(dir, "log").pop().unwrap()
 }
 
 /// Appends `n` batches and returns the stored bytes of each, in order.
@@ -31,6 +36,31 @@ fn fill(store: &Store, n: u64) -> Vec<Vec<u8>> {
             b
         })
         .collect()
+}
+
+/// Appends one two-record batch per tag in `tags` to `r` and adds the
+/// stored bytes of each to `batches`.
+fn append_tagged(store: &Store, tags: std::ops::Range<u64>, batches: &mut Vec<Vec<u8>>) {
+    let p = store.topic("r").unwrap().partition(0).unwrap();
+    for tag in tags {
+        let mut b = batch(tag, 2, 5000 + tag as i64);
+        let info = p.append(&b, 0).unwrap();
+        records::stamp_base_offset(&mut b, info.base_offset);
+        batches.push(b);
+    }
+}
+
+/// Reads `r` back one batch at a time from offset 0, across segments, and
+/// checks it holds exactly `batches`.
+fn assert_reads_back(store: &Store, batches: &[Vec<u8>]) {
+    let p = store.topic("r").unwrap().partition(0).unwrap();
+    let mut offset = 0;
+    for b in batches {
+        let read = p.read(offset, 0).unwrap().to_vec().unwrap();
+        assert!(&read == b, "offset {offset} reads back as written");
+        offset += records::BatchHeader::parse(b).unwrap().offset_count();
+    }
+    assert_eq!(p.offsets().log_end, offset);
 }
 
 /// A store with topic `r` holding `n` batches, stopped uncleanly (no
@@ -171,15 +201,7 @@ fn clean_restart_keeps_everything_and_indexes() {
 #[test]
 fn shutdown_rewrites_index_files_only_when_they_changed() {
     let dir = tempfile::tempdir().unwrap();
-    let index_file = || {
-        let mut files: Vec<PathBuf> = fs::read_dir(dir.path().join("topics/r/0"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "index"))
-            .collect();
-        files.sort();
-        fs::read(files.pop().unwrap()).unwrap()
-    };
+    let index_file = || fs::read(partition_files(dir.path(), "index").pop().unwrap()).unwrap();
     let store = open(dir.path(), FlushPolicy::Always, TopicConfig::default());
     store.create_topic("r", 1, no_overrides()).unwrap();
     let mut batches = fill(&store, 200);
@@ -200,31 +222,14 @@ fn shutdown_rewrites_index_files_only_when_they_changed() {
     assert_eq!(index_file(), written);
 
     let store = open(dir.path(), FlushPolicy::Always, TopicConfig::default());
-    let p = store.topic("r").unwrap().partition(0).unwrap();
-    for i in 200..400u64 {
-        let mut b = batch(i, 2, 5000 + i as i64);
-        let info = p.append(&b, 0).unwrap();
-        records::stamp_base_offset(&mut b, info.base_offset);
-        batches.push(b);
-    }
-    drop(p);
+    append_tagged(&store, 200..400, &mut batches);
     store.shutdown().unwrap();
     drop(store);
     let rewritten = index_file();
     assert!(rewritten.len() > written.len() && rewritten.starts_with(&written));
 
     let store = open(dir.path(), FlushPolicy::Always, TopicConfig::default());
-    let p = store.topic("r").unwrap().partition(0).unwrap();
-    let mut offset = 0;
-    for b in &batches {
-        assert_eq!(
-            &p.read(offset, 0).unwrap().to_vec().unwrap(),
-            b,
-            "offset {offset}"
-        );
-        offset += records::BatchHeader::parse(b).unwrap().offset_count();
-    }
-    assert_eq!(p.offsets().log_end, offset);
+    assert_reads_back(&store, &batches);
 }
 
 /// Bytes the filesystem holds for `path`, reserved blocks included.
@@ -253,15 +258,7 @@ fn appends_reserve_space_ahead_and_sealing_and_shutdown_give_it_back() {
     let store = open(dir.path(), FlushPolicy::Always, defaults.clone());
     store.create_topic("r", 1, no_overrides()).unwrap();
     let mut batches = fill(&store, 600);
-    let logs = || {
-        let mut logs: Vec<PathBuf> = fs::read_dir(dir.path().join("topics/r/0"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "log"))
-            .collect();
-        logs.sort();
-        logs
-    };
+    let logs = || partition_files(dir.path(), "log");
     let block = 4096;
     let rolled = logs();
     assert!(rolled.len() >= 2, "600 batches fill more than one segment");
@@ -294,14 +291,7 @@ fn appends_reserve_space_ahead_and_sealing_and_shutdown_give_it_back() {
         "recovery returns the reserve: {} bytes for {len}",
         allocated_bytes(&active)
     );
-    let p = store.topic("r").unwrap().partition(0).unwrap();
-    for i in 600..650u64 {
-        let mut b = batch(i, 2, 5000 + i as i64);
-        let info = p.append(&b, 0).unwrap();
-        records::stamp_base_offset(&mut b, info.base_offset);
-        batches.push(b);
-    }
-    drop(p);
+    append_tagged(&store, 600..650, &mut batches);
     store.shutdown().unwrap();
     drop(store);
     for log in logs() {
@@ -313,14 +303,7 @@ fn appends_reserve_space_ahead_and_sealing_and_shutdown_give_it_back() {
         );
     }
     let store = open(dir.path(), FlushPolicy::Always, TopicConfig::default());
-    let p = store.topic("r").unwrap().partition(0).unwrap();
-    let mut offset = 0;
-    for b in &batches {
-        let read = p.read(offset, 0).unwrap().to_vec().unwrap();
-        assert!(&read == b, "offset {offset} reads back as written");
-        offset += records::BatchHeader::parse(b).unwrap().offset_count();
-    }
-    assert_eq!(p.offsets().log_end, offset);
+    assert_reads_back(&store, &batches);
 }
 
 #[test]
@@ -333,12 +316,7 @@ fn unsynced_rolled_segments_are_checked_too() {
     // Point the recovery point at the first segment, then corrupt the second.
     let pdir = dir.path().join("topics/r/0");
     fs::write(pdir.join("recovery-point"), "v1 0 0 0\n").unwrap();
-    let mut logs: Vec<PathBuf> = fs::read_dir(&pdir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    logs.sort();
+    let logs = partition_files(dir.path(), "log");
     assert!(logs.len() >= 3);
     let second = fs::read(&logs[1]).unwrap();
     let mut damaged = second.clone();
@@ -395,14 +373,7 @@ fn crash_after_a_clean_restart_reads_every_offset_whatever_the_index_files_hold(
         store.shutdown().unwrap();
         drop(store);
         let store = open(dir.path(), FlushPolicy::Always, TopicConfig::default());
-        let p = store.topic("r").unwrap().partition(0).unwrap();
-        for i in 0..200u64 {
-            let mut b = batch(1000 + i, 2, 5000 + i as i64);
-            let info = p.append(&b, 0).unwrap();
-            records::stamp_base_offset(&mut b, info.base_offset);
-            batches.push(b);
-        }
-        drop(p);
+        append_tagged(&store, 1000..1200, &mut batches);
         drop(store); // no shutdown: an unclean stop
         let index = dir.path().join("topics/r/0/00000000000000000000.index");
         let bytes = fs::read(&index).unwrap();
