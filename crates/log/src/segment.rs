@@ -283,10 +283,11 @@ impl Segment {
     /// the filesystem's delayed allocation, and the fdatasync that follows
     /// allocates nothing: on ext4 on the development VM, 1 KiB durable
     /// produce at a fixed 300k records/s took 6-11% less broker CPU. The
-    /// reserve grows
-    /// with the segment, so a quiet partition reserves little; a
-    /// filesystem that declines (no support, no space) is not asked again
-    /// for this segment, and its writes go on as before.
+    /// reserve grows with the segment, so a quiet partition reserves
+    /// little; a filesystem that declines (no support, no space) is not
+    /// asked again for this segment, and its writes go on as before. Runs
+    /// under the partition lock, like the write it precedes: one call per
+    /// 16 MiB once a segment is past its first 16 MiB.
     pub fn preallocate_through(&mut self, end: u64) {
         if end <= self.preallocated_to {
             return;
