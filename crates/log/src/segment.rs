@@ -276,6 +276,27 @@ impl Segment {
         Ok(vec![self.log.clone(), offsets, times])
     }
 
+    /// Writes `len` bytes at the end of the log with `write`, into disk
+    /// space reserved first ([`Segment::preallocate_through`]), and returns
+    /// where they start. The caller indexes them and moves `size_bytes`. A
+    /// failed write is cut back off, so no partial batch is left for the
+    /// next append to follow.
+    pub fn write_at_end(
+        &mut self,
+        len: u64,
+        write: impl FnOnce(&File, u64) -> io::Result<()>,
+    ) -> io::Result<u64> {
+        let position = self.size_bytes;
+        self.preallocate_through(position + len);
+        if let Err(e) = write(&self.log, position) {
+            // The truncate also returns any reserve.
+            let _ = self.log.set_len(position);
+            self.preallocated_to = self.preallocated_to.min(position);
+            return Err(e);
+        }
+        Ok(position)
+    }
+
     /// Reserves disk blocks for this segment's bytes up to `end` and some
     /// way beyond, before they are written (`fallocate` with
     /// `FALLOC_FL_KEEP_SIZE`: the file's size, and so what readers and
@@ -288,7 +309,7 @@ impl Segment {
     /// asked again for this segment, and its writes go on as before. Runs
     /// under the partition lock, like the write it precedes: one call per
     /// 16 MiB once a segment is past its first 16 MiB.
-    pub fn preallocate_through(&mut self, end: u64) {
+    fn preallocate_through(&mut self, end: u64) {
         if end <= self.preallocated_to {
             return;
         }
@@ -317,12 +338,6 @@ impl Segment {
         if self.holds_preallocation() && self.log.set_len(self.size_bytes).is_ok() {
             self.preallocated_to = self.size_bytes;
         }
-    }
-
-    /// After a failed write was cut back to `size_bytes`: the truncate also
-    /// returned any reserve.
-    pub fn forget_preallocation(&mut self) {
-        self.preallocated_to = self.preallocated_to.min(self.size_bytes);
     }
 
     /// The indexed batch start nearest at or below `position`, or 0.

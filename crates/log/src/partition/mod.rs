@@ -414,14 +414,8 @@ impl Partition {
             headers.push((start as u64, stamped));
         }
         let active = state.active_mut();
-        let position = active.size_bytes;
-        active.preallocate_through(position + buffer.len() as u64);
-        if let Err(e) = active.log.write_all_at(buffer, position) {
-            // Leave no partial batch behind for the next append to follow.
-            let _ = active.log.set_len(position);
-            active.forget_preallocation();
-            return Err(e.into());
-        }
+        let position =
+            active.write_at_end(buffer.len() as u64, |log, at| log.write_all_at(buffer, at))?;
         for (start, header) in &headers {
             active.note_batch(position + start, header, self.index_interval_bytes);
         }
@@ -458,14 +452,9 @@ impl Partition {
             ));
         }
         let active = state.active_mut();
-        let position = active.size_bytes;
-        active.preallocate_through(position + records.len() as u64);
-        if let Err(e) = pwrite_all_vectored(&active.log, &mut slices, position) {
-            // Leave no partial batch behind for the next append to follow.
-            let _ = active.log.set_len(position);
-            active.forget_preallocation();
-            return Err(e.into());
-        }
+        let position = active.write_at_end(records.len() as u64, |log, at| {
+            pwrite_all_vectored(log, &mut slices, at)
+        })?;
         let base = checked.batches.first().map_or(0, |&(start, _)| start);
         for (start, header) in &stamped {
             let at = position + (start - base) as u64;
