@@ -40,9 +40,10 @@ pub struct StoreOptions {
     /// Keep only this many of each partition's newest synced bytes in the
     /// page cache, dropping older ones (`posix_fadvise(DONTNEED)`) once they
     /// are on disk. `None` leaves caching to the kernel, as Kafka does.
-    /// Readers further behind read from disk; fresh writes reuse the pages
-    /// freed, which on VMs where first-touched memory is expensive more than
-    /// doubles sustained write throughput.
+    /// A reader a little behind holds the window back (see
+    /// `partition/window.rs`); readers further behind read from disk. Fresh
+    /// writes reuse the pages freed, which on VMs where first-touched memory
+    /// is expensive more than doubles sustained write throughput.
     pub page_cache_window_bytes: Option<u64>,
 }
 

@@ -211,3 +211,75 @@ fn tickets_after_shutdown_fail_instead_of_hanging() {
         .unwrap();
     assert!(runtime.block_on(store.wait_durable(info.ticket)).is_err());
 }
+
+/// With a page-cache window, synced data behind it is dropped from the page
+/// cache after a cycle, except what a recent reader has yet to read: a
+/// consumer a little behind the window must not have its next records
+/// dropped, or it reads them all from disk and never catches up.
+#[test]
+fn a_reader_behind_the_page_cache_window_keeps_its_records_cached() {
+    const MIB: usize = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = options(dir.path(), FlushPolicy::Always, TopicConfig::default());
+    options.page_cache_window_bytes = Some(2 * MIB as u64);
+    let store = log::Store::open(options).unwrap();
+    let topic = store.create_topic("w", 2, no_overrides()).unwrap();
+    let (held, free) = (topic.partition(0).unwrap(), topic.partition(1).unwrap());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let value = vec![7u8; 1000];
+    let mib_batch = records::BatchBuilder::new(
+        (0..MIB / 1024)
+            .map(|i| records::NewRecord::new(None, &value, i as i64))
+            .collect(),
+    )
+    .build()
+    .unwrap();
+    let append = |partition: &log::Partition, bytes: &[u8]| {
+        let info = partition.append(bytes, 0).unwrap();
+        runtime.block_on(store.wait_durable(info.ticket)).unwrap();
+    };
+    // 20 MiB: within the 32 MiB (16 windows) a reader may hold.
+    for _ in 0..20 {
+        append(&held, &mib_batch);
+        append(&free, &mib_batch);
+        // A consumer still at the start: every read notes where it began.
+        held.read(0, 1).unwrap();
+    }
+    // A later cycle: the last one's aftercare (the drops) has run.
+    append(&held, &batch(1, 1, 0));
+    append(&free, &batch(2, 1, 0));
+
+    // What each segment has in the page cache, from util-linux's fincore
+    // (mincore(2), which neither loads pages nor starts read-ahead as a
+    // read or a RWF_NOWAIT probe can).
+    let resident = |partition: i32| {
+        let path = dir
+            .path()
+            .join(format!("topics/w/{partition}/00000000000000000000.log"));
+        let output = std::process::Command::new("fincore")
+            .args(["--bytes", "--noheadings", "--output", "RES"])
+            .arg(path)
+            .output()
+            .ok()?;
+        String::from_utf8(output.stdout)
+            .ok()?
+            .trim()
+            .parse::<u64>()
+            .ok()
+    };
+    let (Some(held), Some(free)) = (resident(0), resident(1)) else {
+        eprintln!("fincore (util-linux) is not available: nothing to compare");
+        return;
+    };
+    let mib = MIB as u64;
+    if free > 12 * mib {
+        eprintln!("the kernel kept {free} bytes the window advised it to drop (tmpfs?): nothing to compare");
+        return;
+    }
+    assert!(
+        held >= 19 * mib,
+        "records a recent reader has yet to read were dropped from the page cache: {held} bytes of 20 MiB left (unheld: {free})"
+    );
+}

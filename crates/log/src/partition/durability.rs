@@ -8,6 +8,7 @@
 //! is durable, because neither makes anything durable and both take time
 //! (dropping 4 MiB of cache is about half a millisecond here).
 
+use super::window::cache_ranges_to_drop;
 use super::{Boundary, Partition, State};
 use crate::checkpoint::{self, RecoveryPoint, RecoveryPointFile};
 use crate::flush::Flusher;
@@ -224,45 +225,4 @@ fn write_recovery_point(dir: &Path, state: &mut State) -> Result<(), LogError> {
 fn write_producer_snapshot(dir: &Path, state: &mut State) -> Result<(), LogError> {
     let end = state.end().offset;
     state.producers.write_snapshot(dir, end)
-}
-
-/// Synced bytes are dropped from the page cache in steps of at least this
-/// much, so a busy partition makes a few fadvise calls a second, not one per
-/// flush.
-const CACHE_DROP_STEP_BYTES: u64 = 4 << 20;
-
-/// The ranges of synced data that lie more than `window` bytes behind the
-/// durable end, not yet dropped from the page cache; marks them dropped.
-/// Only whole segments behind the durable one, once that segment alone
-/// holds the window, and the durable segment's own prefix are considered,
-/// so a partition keeps between `window` and `window` + one segment cached.
-fn cache_ranges_to_drop(state: &mut State, window: u64) -> Vec<(Arc<File>, u64, u64)> {
-    let durable = state.durable;
-    let mut ranges = Vec::new();
-    let Some(current) = state
-        .segments
-        .iter()
-        .rposition(|s| s.base_offset == durable.segment_base)
-    else {
-        return ranges;
-    };
-    if durable.position >= window {
-        // Older segments were dropped in order: walk back to the first done.
-        for segment in state.segments[..current].iter_mut().rev() {
-            if segment.cache_dropped_to >= segment.size_bytes {
-                break;
-            }
-            let from = segment.cache_dropped_to;
-            ranges.push((segment.log.clone(), from, segment.size_bytes - from));
-            segment.cache_dropped_to = segment.size_bytes;
-        }
-    }
-    let segment = &mut state.segments[current];
-    let keep_from = durable.position.saturating_sub(window);
-    if keep_from >= segment.cache_dropped_to + CACHE_DROP_STEP_BYTES {
-        let from = segment.cache_dropped_to;
-        ranges.push((segment.log.clone(), from, keep_from - from));
-        segment.cache_dropped_to = keep_from;
-    }
-    ranges
 }

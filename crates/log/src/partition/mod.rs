@@ -8,6 +8,7 @@
 
 mod durability;
 mod read;
+mod window;
 
 pub(crate) use durability::{Aftercare, FlushPlan};
 pub use read::{FileRange, ReadResult};
@@ -103,6 +104,8 @@ pub(crate) struct State {
     pub deleted: bool,
     /// Idempotent producers' epochs and recent batches.
     pub producers: ProducerStates,
+    /// Where recent reads started, for the page-cache window.
+    pub readers: window::ReaderFloor,
 }
 
 impl State {
@@ -233,6 +236,7 @@ impl Partition {
             recovery_point_file: None,
             deleted: false,
             producers,
+            readers: window::ReaderFloor::default(),
         };
         // Everything recovery kept is readable, and durable once `unsynced`
         // is synced, which the store does before anyone reads or appends.

@@ -2,6 +2,7 @@
 //! segment file, found from batch headers and the sparse index without
 //! reading the records themselves.
 
+use super::window::LogPosition;
 use super::{out_of_range, Partition, PartitionOffsets};
 use crate::segment::{find_batch, read_header};
 use crate::LogError;
@@ -93,13 +94,14 @@ impl Partition {
             let i = state.segment_for(offset);
             self.load_indexes(&mut state, i);
             let segment = &state.segments[i];
-            (
-                segment.log.clone(),
-                segment.base_offset,
-                segment.lookup(offset),
-                state.readable_bytes(i),
-                offsets,
-            )
+            let start = segment.lookup(offset);
+            let base_offset = segment.base_offset;
+            let file = segment.log.clone();
+            state.readers.note(LogPosition {
+                segment_base: base_offset,
+                position: start,
+            });
+            (file, base_offset, start, state.readable_bytes(i), offsets)
         };
         let Some((position, first)) = find_batch(&file, start, limit, offset)? else {
             return Ok(nothing(offsets));
