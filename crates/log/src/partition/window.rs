@@ -96,8 +96,22 @@ struct Extent {
 /// dropped.
 pub(crate) fn cache_ranges_to_drop(state: &mut State, window: u64) -> Vec<(Arc<File>, u64, u64)> {
     let floor = state.readers.floor(Instant::now());
-    let extents: Vec<Extent> = state
-        .segments
+    // Only segments from the last wholly dropped one before the durable
+    // segment (or from the floor's, if older) can matter, so a partition
+    // keeping a long history does not list it every cycle.
+    let segments = &state.segments;
+    let durable = state.segment_for(state.durable.segment_base);
+    let open = segments[..durable]
+        .iter()
+        .rposition(|s| s.cache_dropped_to >= s.size_bytes)
+        .unwrap_or(0);
+    let floor_segment = floor.and_then(|f| {
+        segments
+            .binary_search_by_key(&f.segment_base, |s| s.base_offset)
+            .ok()
+    });
+    let start = floor_segment.map_or(open, |f| f.min(open));
+    let extents: Vec<Extent> = segments[start..]
         .iter()
         .map(|s| Extent {
             base_offset: s.base_offset,
@@ -108,7 +122,7 @@ pub(crate) fn cache_ranges_to_drop(state: &mut State, window: u64) -> Vec<(Arc<F
     drop_plan(&extents, state.durable.into(), window, floor)
         .into_iter()
         .map(|(i, from, to)| {
-            let segment = &mut state.segments[i];
+            let segment = &mut state.segments[start + i];
             segment.cache_dropped_to = to;
             (segment.log.clone(), from, to - from)
         })
