@@ -251,23 +251,11 @@ fn a_reader_behind_the_page_cache_window_keeps_its_records_cached() {
     append(&held, &batch(1, 1, 0));
     append(&free, &batch(2, 1, 0));
 
-    // What each segment has in the page cache, from util-linux's fincore
-    // (mincore(2), which neither loads pages nor starts read-ahead as a
-    // read or a RWF_NOWAIT probe can).
     let resident = |partition: i32| {
-        let path = dir
-            .path()
-            .join(format!("topics/w/{partition}/00000000000000000000.log"));
-        let output = std::process::Command::new("fincore")
-            .args(["--bytes", "--noheadings", "--output", "RES"])
-            .arg(path)
-            .output()
-            .ok()?;
-        String::from_utf8(output.stdout)
-            .ok()?
-            .trim()
-            .parse::<u64>()
-            .ok()
+        resident_bytes(
+            &dir.path()
+                .join(format!("topics/w/{partition}/00000000000000000000.log")),
+        )
     };
     let (Some(held), Some(free)) = (resident(0), resident(1)) else {
         eprintln!("fincore (util-linux) is not available: nothing to compare");
@@ -282,4 +270,53 @@ fn a_reader_behind_the_page_cache_window_keeps_its_records_cached() {
         held >= 19 * mib,
         "records a recent reader has yet to read were dropped from the page cache: {held} bytes of 20 MiB left (unheld: {free})"
     );
+}
+
+/// Under `flush=never` nothing is synced for the flush cycles to drop, so
+/// the flusher's window passes drop what lies behind the window instead:
+/// the page cache stays near the window rather than growing with the log.
+#[test]
+fn without_syncs_the_page_cache_window_still_drops_what_lies_behind_it() {
+    const MIB: usize = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = options(dir.path(), FlushPolicy::Never, TopicConfig::default());
+    options.page_cache_window_bytes = Some(2 * MIB as u64);
+    let store = log::Store::open(options).unwrap();
+    let partition = single_partition(&store, "n");
+    let value = vec![7u8; 1000];
+    let mib_batch = records::BatchBuilder::new(
+        (0..MIB / 1024)
+            .map(|i| records::NewRecord::new(None, &value, i as i64))
+            .collect(),
+    )
+    .build()
+    .unwrap();
+    for _ in 0..24 {
+        partition.append(&mib_batch, 0).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Two passes after the last append: the first starts the writeback,
+    // the second drops the pages it wrote.
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let path = dir.path().join("topics/n/0/00000000000000000000.log");
+    let Some(resident) = resident_bytes(&path) else {
+        eprintln!("fincore (util-linux) is not available: nothing to measure");
+        return;
+    };
+    assert!(
+        resident <= 12 * MIB as u64,
+        "{resident} bytes of a 24 MiB log left cached behind a 2 MiB window"
+    );
+}
+
+/// How much of `path` is in the page cache, from util-linux's fincore
+/// (mincore(2), which neither loads pages nor starts read-ahead as a read
+/// or a RWF_NOWAIT probe can); `None` without fincore.
+fn resident_bytes(path: &std::path::Path) -> Option<u64> {
+    let output = std::process::Command::new("fincore")
+        .args(["--bytes", "--noheadings", "--output", "RES"])
+        .arg(path)
+        .output()
+        .ok()?;
+    String::from_utf8(output.stdout).ok()?.trim().parse().ok()
 }

@@ -188,7 +188,7 @@ pub struct ServeArgs {
     /// Most partitions across all topics [default: 10000]
     #[arg(long, env = "WEIR_PARTITIONS_MAX", value_name = "N")]
     pub partitions_max: Option<u32>,
-    /// Keep only each partition's newest MIB of synced data in the page
+    /// Keep only each partition's newest MIB of written data in the page
     /// cache, dropping older data once it is on disk; `off` (or -1) leaves
     /// caching to the kernel; `auto` is 64 on a VM that reports free memory
     /// to its host and off elsewhere [default: auto]

@@ -8,7 +8,7 @@
 //! is durable, because neither makes anything durable and both take time
 //! (dropping 4 MiB of cache is about half a millisecond here).
 
-use super::window::cache_ranges_to_drop;
+use super::window::{advise_drop, cache_ranges_to_drop};
 use super::{Boundary, Partition, State};
 use crate::checkpoint::{self, RecoveryPoint, RecoveryPointFile};
 use crate::flush::Flusher;
@@ -106,7 +106,10 @@ impl Partition {
             return Aftercare::default();
         }
         let cache_to_drop = match flusher.cache_window_bytes() {
-            Some(window) => cache_ranges_to_drop(&mut state, window),
+            Some(window) => {
+                let durable = state.durable;
+                cache_ranges_to_drop(&mut state, window, durable)
+            }
             None => Vec::new(),
         };
         let due = state
@@ -149,11 +152,7 @@ impl Partition {
                 }
             }
         }
-        for (file, position, len) in aftercare.cache_to_drop {
-            let advice = rustix::fs::Advice::DontNeed;
-            // Advice only: if the kernel declines, the pages stay cached.
-            let _ = rustix::fs::fadvise(&*file, position, std::num::NonZeroU64::new(len), advice);
-        }
+        advise_drop(&aftercare.cache_to_drop);
     }
 
     /// The recovery point, and the producer snapshot when it is due (and

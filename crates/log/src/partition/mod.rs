@@ -25,7 +25,7 @@ use std::fs::File;
 use std::io::{self, IoSlice};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::Instant;
 use tokio::sync::watch;
@@ -106,6 +106,10 @@ pub(crate) struct State {
     pub producers: ProducerStates,
     /// Where recent reads started, for the page-cache window.
     pub readers: window::ReaderFloor,
+    /// Under `flush=never`, what the last window pass advised: advised
+    /// again by the next, once the writeback the first advice started is
+    /// done (see `Partition::drop_unsynced_behind_window`).
+    pub window_advised: Vec<(Arc<File>, u64, u64)>,
 }
 
 impl State {
@@ -174,6 +178,8 @@ pub struct Partition {
     /// Whether the flusher's dirty set holds this partition (guarded by the
     /// flusher's lock).
     pub(crate) flush_queued: AtomicBool,
+    /// In the flusher's list for the next window pass (`flush=never`).
+    pub(crate) window_queued: AtomicBool,
     state: Mutex<State>,
     high_watermark_tx: watch::Sender<i64>,
 }
@@ -237,6 +243,7 @@ impl Partition {
             deleted: false,
             producers,
             readers: window::ReaderFloor::default(),
+            window_advised: Vec::new(),
         };
         // Everything recovery kept is readable, and durable once `unsynced`
         // is synced, which the store does before anyone reads or appends.
@@ -253,6 +260,7 @@ impl Partition {
             device,
             this: this.clone(),
             flush_queued: AtomicBool::new(false),
+            window_queued: AtomicBool::new(false),
             state: Mutex::new(state),
             high_watermark_tx,
         }))
@@ -273,6 +281,16 @@ impl Partition {
         match self.this.upgrade() {
             Some(me) => self.flusher.mark_dirty(&me, urgent),
             None => 0,
+        }
+    }
+
+    /// Under `flush=never` with a page-cache window, puts this partition in
+    /// the flusher's next window pass (see `Flusher::run`).
+    fn queue_window_pass(&self) {
+        if self.flusher.window_passes() && !self.window_queued.swap(true, Ordering::AcqRel) {
+            if let Some(me) = self.this.upgrade() {
+                self.flusher.queue_window_pass(me);
+            }
         }
     }
 
@@ -333,6 +351,7 @@ impl Partition {
                 if rolled {
                     self.mark_dirty(true);
                 }
+                self.queue_window_pass();
                 FlushTicket(None)
             }
         };

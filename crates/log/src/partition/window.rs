@@ -11,9 +11,14 @@
 //! window back, as long as it is at most [`READER_HOLD_WINDOWS`] windows
 //! behind the durable end. Readers further behind than that are replaying
 //! history; they read from disk, with read-ahead (`partition/read.rs`).
+//!
+//! Drops are planned after each flush cycle from the durable end; under
+//! `flush=never`, where no cycle syncs anything, from the log end in the
+//! flusher's window passes (`Partition::drop_unsynced_behind_window`).
 
-use super::{Boundary, State};
+use super::{Boundary, Partition, State};
 use std::fs::File;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -83,6 +88,42 @@ impl ReaderFloor {
     }
 }
 
+impl Partition {
+    /// A window pass under `flush=never`, where nothing is synced for the
+    /// flush cycles to drop: advises the kernel to drop what lies behind the
+    /// window before the log end. Those pages are still dirty, so the
+    /// advice only starts their writeback; the same ranges are advised
+    /// again in the next pass, when they are clean and go. Without this the
+    /// page cache grows with every write, into fresh memory, which on the
+    /// VMs the window is for made `flush=never` slower than `always`.
+    /// Returns whether it advised new ranges, which the next pass must
+    /// advise again.
+    pub(crate) fn drop_unsynced_behind_window(&self, window: u64) -> bool {
+        let (ranges, fresh) = {
+            let mut state = self.lock();
+            if state.deleted {
+                return false;
+            }
+            let end = state.end();
+            let fresh = cache_ranges_to_drop(&mut state, window, end);
+            let again = std::mem::replace(&mut state.window_advised, fresh.clone());
+            let count = fresh.len();
+            (again.into_iter().chain(fresh).collect::<Vec<_>>(), count)
+        };
+        advise_drop(&ranges);
+        fresh > 0
+    }
+}
+
+/// Tells the kernel the ranges' pages are not needed. Advice only: pages it
+/// cannot drop yet (dirty, under writeback, mapped) stay cached.
+pub(crate) fn advise_drop(ranges: &[(Arc<File>, u64, u64)]) {
+    for (file, position, len) in ranges {
+        let advice = rustix::fs::Advice::DontNeed;
+        let _ = rustix::fs::fadvise(&**file, *position, NonZeroU64::new(*len), advice);
+    }
+}
+
 /// What the window needs of a segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Extent {
@@ -91,16 +132,20 @@ struct Extent {
     dropped_to: u64,
 }
 
-/// The page-cache ranges of `state`'s segments to drop after a cycle that
-/// made `state.durable` durable, as (file, position, length), each marked
-/// dropped.
-pub(crate) fn cache_ranges_to_drop(state: &mut State, window: u64) -> Vec<(Arc<File>, u64, u64)> {
+/// The page-cache ranges of `state`'s segments behind `window` bytes before
+/// `end` (the durable end after a flush cycle; the log end in a window pass
+/// under `flush=never`), as (file, position, length), each marked dropped.
+pub(crate) fn cache_ranges_to_drop(
+    state: &mut State,
+    window: u64,
+    end: Boundary,
+) -> Vec<(Arc<File>, u64, u64)> {
     let floor = state.readers.floor(Instant::now());
     // Only segments from the last wholly dropped one before the durable
     // segment (or from the floor's, if older) can matter, so a partition
     // keeping a long history does not list it every cycle.
     let segments = &state.segments;
-    let durable = state.segment_for(state.durable.segment_base);
+    let durable = state.segment_for(end.segment_base);
     let open = segments[..durable]
         .iter()
         .rposition(|s| s.cache_dropped_to >= s.size_bytes)
@@ -119,7 +164,7 @@ pub(crate) fn cache_ranges_to_drop(state: &mut State, window: u64) -> Vec<(Arc<F
             dropped_to: s.cache_dropped_to,
         })
         .collect();
-    drop_plan(&extents, state.durable.into(), window, floor)
+    drop_plan(&extents, end.into(), window, floor)
         .into_iter()
         .map(|(i, from, to)| {
             let segment = &mut state.segments[start + i];
