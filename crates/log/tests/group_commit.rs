@@ -218,24 +218,14 @@ fn tickets_after_shutdown_fail_instead_of_hanging() {
 /// dropped, or it reads them all from disk and never catches up.
 #[test]
 fn a_reader_behind_the_page_cache_window_keeps_its_records_cached() {
-    const MIB: usize = 1 << 20;
     let dir = tempfile::tempdir().unwrap();
-    let mut options = options(dir.path(), FlushPolicy::Always, TopicConfig::default());
-    options.page_cache_window_bytes = Some(2 * MIB as u64);
-    let store = log::Store::open(options).unwrap();
+    let store = windowed_store(dir.path(), FlushPolicy::Always);
     let topic = store.create_topic("w", 2, no_overrides()).unwrap();
     let (held, free) = (topic.partition(0).unwrap(), topic.partition(1).unwrap());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let value = vec![7u8; 1000];
-    let mib_batch = records::BatchBuilder::new(
-        (0..MIB / 1024)
-            .map(|i| records::NewRecord::new(None, &value, i as i64))
-            .collect(),
-    )
-    .build()
-    .unwrap();
+    let mib_batch = mib_batch();
     let append = |partition: &log::Partition, bytes: &[u8]| {
         let info = partition.append(bytes, 0).unwrap();
         runtime.block_on(store.wait_durable(info.ticket)).unwrap();
@@ -277,20 +267,10 @@ fn a_reader_behind_the_page_cache_window_keeps_its_records_cached() {
 /// the page cache stays near the window rather than growing with the log.
 #[test]
 fn without_syncs_the_page_cache_window_still_drops_what_lies_behind_it() {
-    const MIB: usize = 1 << 20;
     let dir = tempfile::tempdir().unwrap();
-    let mut options = options(dir.path(), FlushPolicy::Never, TopicConfig::default());
-    options.page_cache_window_bytes = Some(2 * MIB as u64);
-    let store = log::Store::open(options).unwrap();
+    let store = windowed_store(dir.path(), FlushPolicy::Never);
     let partition = single_partition(&store, "n");
-    let value = vec![7u8; 1000];
-    let mib_batch = records::BatchBuilder::new(
-        (0..MIB / 1024)
-            .map(|i| records::NewRecord::new(None, &value, i as i64))
-            .collect(),
-    )
-    .build()
-    .unwrap();
+    let mib_batch = mib_batch();
     for _ in 0..24 {
         partition.append(&mib_batch, 0).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -319,4 +299,25 @@ fn resident_bytes(path: &std::path::Path) -> Option<u64> {
         .output()
         .ok()?;
     String::from_utf8(output.stdout).ok()?.trim().parse().ok()
+}
+
+const MIB: usize = 1 << 20;
+
+/// A store with a 2 MiB page-cache window.
+fn windowed_store(dir: &std::path::Path, flush: FlushPolicy) -> Arc<log::Store> {
+    let mut options = options(dir, flush, TopicConfig::default());
+    options.page_cache_window_bytes = Some(2 * MIB as u64);
+    log::Store::open(options).unwrap()
+}
+
+/// One batch of about 1 MiB: 1,024 records of 1,000 bytes.
+fn mib_batch() -> Vec<u8> {
+    let value = vec![7u8; 1000];
+    records::BatchBuilder::new(
+        (0..MIB / 1024)
+            .map(|i| records::NewRecord::new(None, &value, i as i64))
+            .collect(),
+    )
+    .build()
+    .unwrap()
 }
