@@ -283,6 +283,12 @@ phase produce-1k-never
 say "produce: 1 KiB x 8 partitions, flush=never, ${seconds}s"
 run_logged never "$weir" bench produce --topic n1k --partitions 8 --record-bytes 1024 \
     --acks all --duration-secs "$seconds" --json
+phase produce-half-never
+# The latency workload at 50% again, with nothing synced: what the producer,
+# the broker and the host's CPU leave of the latency target on their own.
+say "produce: 1 KiB at $half records/s, flush=never, ${warmup}s warm-up + ${seconds}s"
+run_logged half_never "$weir" bench produce --topic h1k-n --partitions 8 --record-bytes 1024 \
+    --acks all --rate "$half" --warmup-secs "$warmup" --duration-secs "$seconds" --json
 phase fill
 fill_records=$(awk -v g="$startup_gib" 'BEGIN { printf "%d", g * 16384 }')
 say "filling $startup_gib GiB (64 KiB records) for the start-up test"
