@@ -61,6 +61,8 @@ pub enum BenchCommand {
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    // Less of the shared CPU for the load generator, more for the broker.
+    crate::os::keep_freed_memory();
     match &args.command {
         BenchCommand::Produce(args) => produce::run(args),
         BenchCommand::Consume(args) => consume::run(args),
