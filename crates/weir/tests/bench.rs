@@ -61,6 +61,12 @@ fn produce_then_consume_counts_every_record() {
     for group in consumed["per_group"].as_array().expect("per_group") {
         assert_eq!(group["complete"], Value::Bool(true), "{group}");
     }
+    // Each group's consumer has at least one librdkafka broker thread, and
+    // the rate their CPU allows is reported with them.
+    let fetch = &consumed["fetch_threads"];
+    assert!(count(fetch, "threads") >= 2, "{consumed}");
+    let ceiling = fetch["ceiling_mb_per_s"].as_f64().expect("ceiling");
+    assert!(ceiling > 0.0 && ceiling.is_finite(), "{consumed}");
 
     // Members split a group's partitions: together they read each record
     // once, and a count below the total stops the group exactly there. Four

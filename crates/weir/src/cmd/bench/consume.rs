@@ -13,11 +13,12 @@
 //! One librdkafka consumer parses every fetched record on its one broker
 //! thread, so on a small machine a single member can be the limit rather
 //! than the broker; `--members 2` shows what a group reading in parallel
-//! gets.
+//! gets. The report gives those threads' CPU time, and from it the rate a
+//! reader could not pass even against a broker that answered at once.
 
 use super::limits::Limits;
 use super::report::{emit, network_fraction, Fraction, Table};
-use super::{mb_per_s, per_s, watch, Counters, Goal, OutputArgs, Progress, WORKERS_MAX};
+use super::{mb_per_s, per_s, watch, Counters, Goal, OutputArgs, Progress, MB, WORKERS_MAX};
 use crate::client::{self, ClientArgs};
 use anyhow::{anyhow, bail};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -86,7 +87,51 @@ struct ConsumeResult {
     records_per_s: f64,
     mb_per_s: f64,
     per_group: Vec<GroupResult>,
+    /// `None` where `/proc/self/task` does not tell.
+    fetch_threads: Option<FetchThreads>,
     vs_limits: Vec<Fraction>,
+}
+
+/// The CPU time of librdkafka's broker threads (`rdk:broker*`) over the
+/// whole run. Each reader's thread sends a fetch, receives the response,
+/// parses every record in it and only then sends the next, so the data it
+/// read divided by the CPU it used is a rate that reader could not pass
+/// whatever the broker did. Measured from `/proc/self/task/*/schedstat`
+/// (time on CPU) while the readers still exist. Includes the idle
+/// bootstrap connection's thread.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+struct FetchThreads {
+    threads: usize,
+    cpu_seconds: f64,
+    /// MB of record key + value read per CPU second of those threads.
+    ceiling_mb_per_s: f64,
+}
+
+impl FetchThreads {
+    /// Sums the threads' time on CPU so far; `bytes` is what they read.
+    fn measure(bytes: u64) -> Option<FetchThreads> {
+        let mut threads = 0;
+        let mut on_cpu_ns = 0u64;
+        for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+            let dir = task.path();
+            let is_fetcher = std::fs::read_to_string(dir.join("comm"))
+                .is_ok_and(|comm| comm.starts_with("rdk:broker"));
+            // The first field of schedstat is the thread's time on CPU, in ns.
+            let ns = std::fs::read_to_string(dir.join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+            if let (true, Some(ns)) = (is_fetcher, ns) {
+                threads += 1;
+                on_cpu_ns += ns;
+            }
+        }
+        let cpu_seconds = on_cpu_ns as f64 / 1e9;
+        (threads > 0 && on_cpu_ns > 0).then(|| FetchThreads {
+            threads,
+            cpu_seconds,
+            ceiling_mb_per_s: bytes as f64 / MB / cpu_seconds,
+        })
+    }
 }
 
 pub fn run(args: &ConsumeBenchArgs) -> anyhow::Result<()> {
@@ -116,7 +161,7 @@ pub fn run(args: &ConsumeBenchArgs) -> anyhow::Result<()> {
         interrupted: &interrupted,
         total: &total,
     };
-    let results: Vec<anyhow::Result<Span>> = std::thread::scope(|scope| {
+    let results: Vec<anyhow::Result<(Span, BaseConsumer)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..args.groups)
             .flat_map(|group| (0..args.members).map(move |member| (group, member)))
             .map(|(group, member)| {
@@ -140,12 +185,20 @@ pub fn run(args: &ConsumeBenchArgs) -> anyhow::Result<()> {
             })
             .collect()
     });
-    let spans = results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    let (spans, consumers): (Vec<Span>, Vec<BaseConsumer>) = results
+        .into_iter()
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
+    // Before the consumers, and their threads, go.
+    let bytes = spans.iter().map(|s| s.bytes).sum();
+    let fetch_threads = FetchThreads::measure(bytes);
+    drop(consumers);
     let groups: Vec<Span> = spans
         .chunks(args.members as usize)
         .map(Span::combine)
         .collect();
-    report(args, partitions.len(), target, &groups)
+    report(args, partitions.len(), target, &groups, fetch_threads)
 }
 
 /// The topic's partitions and how many records they hold now.
@@ -204,8 +257,15 @@ impl Span {
 
 impl Reader<'_> {
     /// Reads as member `member` of `group` until the group as a whole
-    /// (counted in `group_records`) has read the target.
-    fn read(&self, group: u32, member: u32, group_records: &AtomicU64) -> anyhow::Result<Span> {
+    /// (counted in `group_records`) has read the target. Returns the
+    /// consumer too, so its threads can be measured once every member is
+    /// done.
+    fn read(
+        &self,
+        group: u32,
+        member: u32,
+        group_records: &AtomicU64,
+    ) -> anyhow::Result<(Span, BaseConsumer)> {
         let consumer = self.connect(group, member)?;
         let started = Instant::now();
         let mut span = Span {
@@ -247,7 +307,7 @@ impl Reader<'_> {
                 Some(Err(err)) => return Err(client::kafka_error("consume", &err)),
             }
         }
-        Ok(span)
+        Ok((span, consumer))
     }
 
     /// A consumer reading its share of the partitions from the beginning:
@@ -295,6 +355,7 @@ fn report(
     partitions: usize,
     target: u64,
     spans: &[Span],
+    fetch_threads: Option<FetchThreads>,
 ) -> anyhow::Result<()> {
     let per_group: Vec<GroupResult> = spans
         .iter()
@@ -336,6 +397,7 @@ fn report(
         records_per_s: per_s(records, seconds),
         mb_per_s: mb_s,
         per_group,
+        fetch_threads,
         vs_limits: network_fraction("consume (all groups)", mb_s, limits.as_ref()),
     };
     emit(&args.output, &result, &table(&result, limits.is_some()))?;
@@ -379,6 +441,15 @@ fn table(result: &ConsumeResult, limits_found: bool) -> Table {
             result.records, result.seconds, result.records_per_s, result.mb_per_s
         ),
     );
+    if let Some(fetch) = &result.fetch_threads {
+        table.row(
+            "fetch threads",
+            format!(
+                "{} librdkafka broker thread(s), {:.2} s on CPU: each reader could not pass {:.0} MB/s even against a broker answering at once",
+                fetch.threads, fetch.cpu_seconds, fetch.ceiling_mb_per_s
+            ),
+        );
+    }
     table.fractions(&result.vs_limits, limits_found);
     table
 }
