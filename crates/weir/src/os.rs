@@ -126,9 +126,9 @@ pub fn release_free_memory() -> bool {
 ///
 /// librdkafka receives each fetch response into one buffer of the
 /// response's size (about 8 MB for a consumer of 8 partitions with default
-/// settings) and frees it once parsed. glibc serves the next one from
+/// settings) and frees it once parsed. glibc may serve the next one from
 /// fresh pages: buffers that large are `mmap`ed, or the arena's top is
-/// trimmed back to the kernel after each free, so every response is
+/// trimmed back to the kernel after a free, and the next response is then
 /// received into pages the kernel must first zero. How often depends on
 /// where glibc's adaptive thresholds land in each run: reading 2 GB from
 /// Weir, one consumer took 9,000 to 119,000 page faults, and in a run at
