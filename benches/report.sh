@@ -117,6 +117,12 @@ busy_floor() {
         if (per > 0) printf "%.2f", (b + c) / n / per; else print "n/a" }'
 }
 
+lower() { # <a> <b>: the smaller of two figures; either if the other is n/a
+    [[ $1 == n/a ]] && { echo "$2"; return; }
+    [[ $2 == n/a ]] && { echo "$1"; return; }
+    awk -v a="$1" -v b="$2" 'BEGIN { print (a < b ? a : b) }'
+}
+
 ratio() { # <a> <b>: a / b, or n/a
     [[ $1 == n/a || $2 == n/a ]] && { echo n/a; return; }
     awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
@@ -126,6 +132,11 @@ write_report() {
     local sync_p99 durable_frac consume_ratio consume_first_ratio groups_cost p99_ratio rss_steady startup_s
     sync_p99=$(j limits .fdatasync_latency.p99_us)
     durable_frac=$(j durable "[.vs_limits[] | select(.limit == \"fdatasync'd sequential write\") | .fraction] | first")
+    # Against the second synced-write figure too; the verdict takes the
+    # lower fraction, that is the faster disk.
+    local durable_frac_again durable_verdict_frac
+    durable_frac_again=$(ratio "$(j durable .mb_per_s)" "$(j limits_again .synced_write_mb_s)")
+    durable_verdict_frac=$(lower "$durable_frac" "$durable_frac_again")
     consume_ratio=$(ratio "$(j consume1 .mb_per_s)" "$(j durable .mb_per_s)")
     consume_first_ratio=$(ratio "$(j consume1_first .mb_per_s)" "$(j durable .mb_per_s)")
     local consume_m2_ratio p99_l1_ratio
@@ -148,6 +159,9 @@ write_report() {
     p99_l1_again_ratio=$(ratio "$(j half_l1 .latency_us.p99_us)" "$sync_p99_again")
     local kernel_frac kernel_consume_ratio kernel_p99_ratio light_p99_ratio
     kernel_frac=$(j kernel "[.vs_limits[] | select(.limit == \"fdatasync'd sequential write\") | .fraction] | first")
+    local kernel_frac_again kernel_verdict_frac
+    kernel_frac_again=$(ratio "$(j kernel .mb_per_s)" "$(j limits_again .synced_write_mb_s)")
+    kernel_verdict_frac=$(lower "$kernel_frac" "$kernel_frac_again")
     kernel_consume_ratio=$(ratio "$(j consume1_kernel .mb_per_s)" "$(j kernel .mb_per_s)")
     kernel_p99_ratio=$(ratio "$(j half_kernel .latency_us.p99_us)" "$sync_p99")
     light_p99_ratio=$(ratio "$(j e2e_light .produce_latency_us.p99_us)" "$sync_p99")
@@ -175,6 +189,7 @@ write_report() {
 |---|---|
 | sequential write, buffered (1 MiB writes, no sync) | $(num "$(j limits .buffered_write_mb_s)" '%.1f') MB/s |
 | sequential write, fdatasync per 1 MiB | $(num "$(j limits .synced_write_mb_s)" '%.1f') MB/s |
+| the same, measured again just before the latency workloads | $(num "$(j limits_again .synced_write_mb_s)" '%.1f') MB/s |
 | fdatasync latency, 1 KiB appends | $(lat limits fdatasync_latency) |
 | the same, measured again just before the latency workloads | $(lat limits_again fdatasync_latency) |
 | loopback TCP, one stream | $(num "$(j limits .loopback_tcp_mb_s)" '%.1f') MB/s |
@@ -233,7 +248,7 @@ $(cpu_row consume1_kernel "1 group, window off")
 
 | target | measured | verdict |
 |---|---|---|
-| durable 1 KiB produce ≥ 60% of fdatasync'd sequential write | $(num "$durable_frac" '%.2f') (window off: $(num "$kernel_frac" '%.2f')) | $(verdict "$durable_frac" ">=" 0.6) (off: $(verdict "$kernel_frac" ">=" 0.6)) |
+| durable 1 KiB produce ≥ 60% of fdatasync'd sequential write (verdict against the faster of the two disk figures) | $(num "$durable_frac" '%.2f'); against the second disk figure $(num "$durable_frac_again" '%.2f') (window off: $(num "$kernel_frac" '%.2f'), $(num "$kernel_frac_again" '%.2f')) | $(verdict "$durable_verdict_frac" ">=" 0.6) (off: $(verdict "$kernel_verdict_frac" ">=" 0.6)) |
 | consume ≥ 2× durable produce (MB/s), second read | one consumer: $consume_ratio× (first read: $consume_first_ratio×; window off: $kernel_consume_ratio×); a group of 2: $consume_m2_ratio×. At the CPU per MB the second read used (broker and reader), 2× would take $consume_cores of $(nproc) cores. The one consumer's librdkafka fetch thread, which receives and parses each response before asking for the next, used CPU enough that it could not pass $(num "$consume_ceiling" '%.0f') MB/s ($consume_ceiling_ratio×) against a broker answering at once | one: $(verdict "$consume_ratio" ">=" 2) (off: $(verdict "$kernel_consume_ratio" ">=" 2)); group of 2: $(verdict "$consume_m2_ratio" ">=" 2) |
 | 5 groups cost ≤ 1.5× one group (wall time to read the topic from the page cache) | $groups_cost× (broker CPU: $groups_broker_cpu×). The CPU the five used, on $(nproc) cores never idle, takes at least $groups_floor×; the load generator's CPU alone, as if the broker cost nothing, $groups_client_floor× | $(verdict "$groups_cost" "<=" 1.5) |
 | p99 produce latency at 50% of max durable rate ≤ 2.5× fdatasync p99 (producer only) | linger.ms=5 (default): $p99_ratio× (window off: $kernel_p99_ratio×); linger.ms=1: $p99_l1_ratio×; at 1000 records/s, linger.ms=0: $light_p99_ratio×. With nothing synced (flush=never, linger.ms=5, same rate): $never_p99_ratio×. The producer's default linger.ms=5, the longest a record waits before it is sent, is alone $linger_ratio× fdatasync p99. Against the fdatasync p99 measured just before them ($(ms "$sync_p99_again")): linger.ms=5 $p99_again_ratio×, linger.ms=1 $p99_l1_again_ratio× | linger 5: $(verdict "$p99_ratio" "<=" 2.5) (off: $(verdict "$kernel_p99_ratio" "<=" 2.5)); linger 1: $(verdict "$p99_l1_ratio" "<=" 2.5) |

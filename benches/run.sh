@@ -216,13 +216,15 @@ run_logged small "$weir" bench produce --topic d100 --partitions 8 --record-byte
     --acks all --duration-secs "$seconds" --json
 
 phase limits-again
-# The disk's sync latency drifts with the host's load over minutes (p99 from
-# under 1 ms to 4 ms within a quarter of an hour on the development VM), so
-# it is measured again next to the latency workloads it is compared with.
-say "measuring fdatasync latency again"
+# The disk drifts with the host's load over minutes (fdatasync p99 from
+# under 1 ms to 4 ms within a quarter of an hour, synced writes from 272 to
+# 567 MB/s between runs of one afternoon, on the development VM), so it is
+# measured again next to the latency workloads, and the durable verdict is
+# taken against the faster of the two synced-write figures.
+say "measuring the disk again"
 mkdir -p "$work/limits-again-dir"
 run_logged limits_again "$weir" bench limits --data-dir "$work/limits-again-dir" \
-    --out "$work/limits-again-dir/limits.json" --write-mib 1 --tcp-mib 1 --seconds 3 --json
+    --out "$work/limits-again-dir/limits.json" --tcp-mib 1 --seconds 3 --json
 
 phase produce-half
 half=$(half_rate "$durable_rate")
