@@ -221,13 +221,18 @@ phase limits-again
 # 567 MB/s between runs of one afternoon, on the development VM), so it is
 # measured again next to the latency workloads, and the durable verdict is
 # taken against the faster of the two synced-write figures.
-say "measuring the disk again"
+# It also times group commit at the latency workloads' rate with no broker:
+# 1 KiB appends to 8 files, each sync covering what arrived during the last,
+# the least any broker that syncs before answering adds at that rate.
+half=$(half_rate "$durable_rate")
+commit_mb_s=$(awk -v r="$half" 'BEGIN { printf "%.1f", r * 1024 / 1e6 }')
+say "measuring the disk again, and group commit at $commit_mb_s MB/s"
 mkdir -p "$work/limits-again-dir"
 run_logged limits_again "$weir" bench limits --data-dir "$work/limits-again-dir" \
-    --out "$work/limits-again-dir/limits.json" --tcp-mib 1 --seconds 3 --json
+    --out "$work/limits-again-dir/limits.json" --tcp-mib 1 --seconds "$seconds" \
+    --commit-mb-s "$commit_mb_s" --json
 
 phase produce-half
-half=$(half_rate "$durable_rate")
 say "produce: 1 KiB at $half records/s (50% of durable max), ${warmup}s warm-up + ${seconds}s"
 # Same producer settings as the max-rate run, so the load is half of what
 # that configuration reached. Producer only: this is issue 4's latency target.

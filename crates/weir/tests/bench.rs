@@ -154,3 +154,58 @@ fn end_to_end_receives_every_delivered_record() {
     assert_eq!(count(&result, "sent"), delivered);
     assert_eq!(count(&result, "received"), delivered);
 }
+
+/// `weir bench limits` with small budgets: every figure is present, the
+/// cache file holds the same result, and no scratch file is left behind.
+#[test]
+fn limits_measures_group_commit_when_asked_and_cleans_up() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("limits.json");
+    let output = Command::new(weir_bin())
+        .args(["bench", "limits", "--json", "--data-dir"])
+        .arg(dir.path())
+        .arg("--out")
+        .arg(&out)
+        .args(["--write-mib", "2", "--tcp-mib", "2", "--sync-appends", "20"])
+        .args(["--seconds", "1", "--commit-mb-s", "1"])
+        .output()
+        .expect("run weir bench limits");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    let cached: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("cache file")).expect("JSON");
+    assert_eq!(printed, cached);
+    assert_eq!(printed["fdatasync_latency"]["count"], 20, "{printed}");
+    let commit = &printed["group_commit"];
+    assert_eq!(commit["target_mb_s"], 1.0, "{printed}");
+    assert!(count(commit, "syncs") >= 1, "{printed}");
+    // 1 MB/s of 1 KiB appends for a second: every append is timed once.
+    let appends = count(&commit["latency"], "count");
+    assert!((1..=977).contains(&appends), "{printed}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("limits.json")]);
+}
+
+#[test]
+fn limits_refuses_a_rate_it_cannot_mean() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for rate in ["0", "-5", "NaN", "1e9"] {
+        let output = Command::new(weir_bin())
+            .args(["bench", "limits", "--data-dir"])
+            .arg(dir.path())
+            .arg(format!("--commit-mb-s={rate}"))
+            .output()
+            .expect("run weir bench limits");
+        assert!(!output.status.success(), "--commit-mb-s {rate} was taken");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--commit-mb-s"), "{rate}: {stderr}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).expect("read dir").count(), 0);
+}

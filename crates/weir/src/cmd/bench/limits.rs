@@ -1,18 +1,25 @@
 //! `weir bench limits`: this machine's ceilings, measured the same way every
 //! time so broker figures can be stated as fractions of them — sequential
 //! write to a file on the data directory's filesystem (buffered, and with
-//! fdatasync per 1 MiB), fdatasync latency of small appends, and loopback TCP
-//! bandwidth. Every test is bounded in bytes and seconds; its scratch file is
-//! removed afterwards. The result is cached as JSON (`Limits`), by default
+//! fdatasync per 1 MiB), fdatasync latency of small appends, loopback TCP
+//! bandwidth and, on request, the latency of group commit at a fixed rate
+//! (`--commit-mb-s`). Every test is bounded in bytes and seconds; its scratch
+//! files are removed afterwards. The result is cached as JSON (`Limits`), by default
 //! `<data-dir>/bench-limits.json`, which the other benches read.
 
 use super::report::{emit, Table};
-use super::{latency_histogram, mb_per_s, record_latency, LatencySummary, OutputArgs};
+use super::{
+    latency_histogram, mb_per_s, record_latencies, record_latency, LatencySummary, OutputArgs,
+};
 use anyhow::{bail, Context};
+use hdrhistogram::Histogram;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::num::NonZeroU64;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Size of every write in the sequential-write and TCP tests.
@@ -24,6 +31,14 @@ const WRITE_MIB_MAX: u64 = 4096;
 const TCP_MIB_MAX: u64 = 65_536;
 const SYNC_APPENDS_MAX: u64 = 1_000_000;
 const SECONDS_MAX: u64 = 60;
+const COMMIT_MB_S_MAX: f64 = 10_000.0;
+/// Files the group-commit test appends to: the suite's partitions.
+const COMMIT_FILES: usize = 8;
+/// How often the group-commit test's writer appends what its rate has
+/// accrued: every append in one step counts as arriving at the step's start.
+const COMMIT_STEP: Duration = Duration::from_millis(1);
+/// Most bytes the group-commit test writes, whatever its rate and time.
+const COMMIT_BYTES_MAX: u64 = 8 << 30;
 /// Name of the cache file inside the data directory.
 pub const LIMITS_FILE: &str = "bench-limits.json";
 
@@ -47,6 +62,10 @@ pub struct LimitsArgs {
     /// Time limit of each test, in seconds (a test stops at its bytes or its time)
     #[arg(long, default_value_t = 5)]
     pub seconds: u64,
+    /// Also measure group commit at this rate, in MB/s: 1 KiB appends to 8
+    /// files, one sync covering all that arrived while the previous ran
+    #[arg(long, value_name = "MB_S")]
+    pub commit_mb_s: Option<f64>,
     /// Print one JSON object on stdout instead of the summary table
     #[arg(long)]
     pub json: bool,
@@ -65,6 +84,27 @@ pub struct Limits {
     pub fdatasync_latency: LatencySummary,
     /// One TCP stream over 127.0.0.1, 1 MiB writes.
     pub loopback_tcp_mb_s: f64,
+    /// Group commit at a fixed rate, when asked for (`--commit-mb-s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_commit: Option<GroupCommit>,
+}
+
+/// What the disk alone gives a writer that acknowledges only synced data:
+/// 1 KiB appends at a fixed rate, spread over [`COMMIT_FILES`] files into
+/// blocks reserved ahead, as a broker's partitions are, and one thread
+/// syncing in a loop, each sync covering everything written while the one
+/// before it ran (syncfs, as the broker's flusher does with this many
+/// files). No client, protocol or network: a floor under any such
+/// broker's produce latency at that rate.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GroupCommit {
+    pub target_mb_s: f64,
+    /// Less than the target when the writer could not keep up.
+    pub achieved_mb_s: f64,
+    pub syncs: u64,
+    /// Per append, from the start of its write to the end of the sync that
+    /// covered it, in µs.
+    pub latency: LatencySummary,
 }
 
 impl Limits {
@@ -97,6 +137,10 @@ pub fn run(args: &LimitsArgs) -> anyhow::Result<()> {
     let synced_write_mb_s = sequential_write(&scratch.path, write, true)?;
     let fdatasync_latency = sync_latency(&scratch.path, args.sync_appends, time)?;
     drop(scratch);
+    let group_commit = match args.commit_mb_s {
+        Some(rate) => Some(group_commit(&args.data_dir, rate, time)?),
+        None => None,
+    };
     let tcp = Budget {
         bytes: args.tcp_mib * CHUNK_BYTES as u64,
         time,
@@ -111,6 +155,7 @@ pub fn run(args: &LimitsArgs) -> anyhow::Result<()> {
         synced_write_mb_s,
         fdatasync_latency,
         loopback_tcp_mb_s,
+        group_commit,
     };
     let out = args
         .out
@@ -137,6 +182,11 @@ fn check(args: &LimitsArgs) -> anyhow::Result<()> {
     }
     if args.seconds == 0 || args.seconds > SECONDS_MAX {
         bail!("--seconds must be 1..={SECONDS_MAX}");
+    }
+    if let Some(rate) = args.commit_mb_s {
+        if !(rate > 0.0 && rate <= COMMIT_MB_S_MAX) {
+            bail!("--commit-mb-s must be above 0 and at most {COMMIT_MB_S_MAX}");
+        }
     }
     Ok(())
 }
@@ -165,6 +215,16 @@ fn table(limits: &Limits, out: &Path) -> Table {
         "loopback TCP",
         format!("{:.1} MB/s (one stream)", limits.loopback_tcp_mb_s),
     );
+    if let Some(commit) = &limits.group_commit {
+        table.row(
+            "group commit",
+            format!(
+                "{:.1} MB/s of 1 KiB appends to {COMMIT_FILES} files (asked {:.1}), {} syncs",
+                commit.achieved_mb_s, commit.target_mb_s, commit.syncs
+            ),
+        );
+        table.latency("… write to synced", &commit.latency);
+    }
     table.row("saved to", out.display().to_string());
     table
 }
@@ -176,8 +236,14 @@ struct Scratch {
 
 impl Scratch {
     fn new(dir: &Path) -> Scratch {
+        Scratch::named(dir, "")
+    }
+
+    /// A scratch file whose name ends in `suffix`, for tests that need several.
+    fn named(dir: &Path, suffix: &str) -> Scratch {
+        let name = format!(".weir-bench-limits-{}{suffix}.tmp", std::process::id());
         Scratch {
-            path: dir.join(format!(".weir-bench-limits-{}.tmp", std::process::id())),
+            path: dir.join(name),
         }
     }
 }
@@ -242,6 +308,159 @@ fn sync_latency(path: &Path, appends: u64, time: Duration) -> anyhow::Result<Lat
         done += 1;
     }
     Ok(LatencySummary::of(&histogram))
+}
+
+/// Appends written but not yet covered by a sync, shared by the group-commit
+/// test's writer and syncer.
+#[derive(Default)]
+struct Unsynced {
+    /// Each step's start and its number of appends.
+    steps: Vec<(Instant, u64)>,
+    /// Bytes written to each file so far.
+    ends: [u64; COMMIT_FILES],
+    writer_done: bool,
+}
+
+/// Group commit at `rate_mb_s` for `time`: see [`GroupCommit`]. The writer
+/// appends every [`COMMIT_STEP`] what the rate has accrued since the last,
+/// one write per file; the syncer takes what is written, syncs the data
+/// directory's filesystem, and records each append's wait. Synced pages are
+/// then dropped from the page cache, so the writer reuses memory instead of
+/// growing into fresh memory, which on a VM that hands free memory back
+/// would slow the writer, not the disk (the broker's page-cache window does
+/// the same).
+fn group_commit(dir: &Path, rate_mb_s: f64, time: Duration) -> anyhow::Result<GroupCommit> {
+    let scratch: Vec<Scratch> = (0..COMMIT_FILES)
+        .map(|i| Scratch::named(dir, &format!("-commit-{i}")))
+        .collect();
+    let files = scratch
+        .iter()
+        .map(|s| fresh_file(&s.path))
+        .collect::<anyhow::Result<Vec<File>>>()?;
+    let directory = File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    let bytes_per_s = rate_mb_s * super::MB;
+    let total = ((bytes_per_s * time.as_secs_f64()) as u64).min(COMMIT_BYTES_MAX);
+    let per_file = total / COMMIT_FILES as u64 + CHUNK_BYTES as u64;
+    for file in &files {
+        // As the broker's active segments do; a filesystem that declines
+        // just allocates at writeback.
+        let keep_size = rustix::fs::FallocateFlags::KEEP_SIZE;
+        let _ = rustix::fs::fallocate(file, keep_size, 0, per_file);
+    }
+    let record = super::random_bytes(SMALL_APPEND_BYTES, 0xc0de);
+    let unsynced = Mutex::new(Unsynced::default());
+    let written = Condvar::new();
+    let lock = || unsynced.lock().unwrap_or_else(|e| e.into_inner());
+    std::thread::scope(|scope| {
+        let syncer = scope.spawn(|| -> anyhow::Result<(Histogram<u64>, u64)> {
+            let mut histogram = latency_histogram();
+            let mut syncs = 0;
+            let mut dropped_to = [0u64; COMMIT_FILES];
+            loop {
+                let (steps, ends, done) = {
+                    let mut state = lock();
+                    while state.steps.is_empty() && !state.writer_done {
+                        state = written.wait(state).unwrap_or_else(|e| e.into_inner());
+                    }
+                    (
+                        std::mem::take(&mut state.steps),
+                        state.ends,
+                        state.writer_done,
+                    )
+                };
+                if steps.is_empty() && done {
+                    return Ok((histogram, syncs));
+                }
+                rustix::fs::syncfs(&directory).context("group commit: syncfs")?;
+                let synced = Instant::now();
+                syncs += 1;
+                for (started, appends) in steps {
+                    record_latencies(&mut histogram, synced.duration_since(started), appends);
+                }
+                for ((file, from), to) in files.iter().zip(&mut dropped_to).zip(ends) {
+                    let dont_need = rustix::fs::Advice::DontNeed;
+                    let _ =
+                        rustix::fs::fadvise(file, *from, NonZeroU64::new(to - *from), dont_need);
+                    *from = to;
+                }
+            }
+        });
+        let wrote = write_at_rate(
+            &files,
+            &record,
+            bytes_per_s,
+            total,
+            time,
+            &unsynced,
+            &written,
+        );
+        lock().writer_done = true;
+        written.notify_one();
+        let (histogram, syncs) = match syncer.join() {
+            Ok(result) => result?,
+            Err(_) => bail!("group commit: the syncer thread panicked"),
+        };
+        let (bytes, seconds) = wrote?;
+        Ok(GroupCommit {
+            target_mb_s: rate_mb_s,
+            achieved_mb_s: mb_per_s(bytes, seconds),
+            syncs,
+            latency: LatencySummary::of(&histogram),
+        })
+    })
+}
+
+/// The group-commit test's writer: appends `record`s round-robin over
+/// `files` at `bytes_per_s` until `total` bytes or `time`, one write per
+/// file per step, and hands each step to the syncer. Returns bytes and
+/// seconds.
+fn write_at_rate(
+    files: &[File],
+    record: &[u8],
+    bytes_per_s: f64,
+    total: u64,
+    time: Duration,
+    unsynced: &Mutex<Unsynced>,
+    written: &Condvar,
+) -> anyhow::Result<(u64, f64)> {
+    let started = Instant::now();
+    let mut appends = 0u64;
+    let mut ends = [0u64; COMMIT_FILES];
+    let mut buffer = Vec::new();
+    let record_bytes = record.len() as u64;
+    loop {
+        let step = Instant::now();
+        let elapsed = step.duration_since(started);
+        if elapsed >= time || appends * record_bytes >= total {
+            break;
+        }
+        let due = ((bytes_per_s * elapsed.as_secs_f64()) as u64).min(total) / record_bytes;
+        let count = due - appends;
+        for (i, (file, end)) in files.iter().zip(&mut ends).enumerate() {
+            // File i takes appends i, i + n, i + 2n, … of this step.
+            let mine = (count + (COMMIT_FILES - 1 - i) as u64) / COMMIT_FILES as u64;
+            if mine == 0 {
+                continue;
+            }
+            buffer.clear();
+            for _ in 0..mine {
+                buffer.extend_from_slice(record);
+            }
+            file.write_all_at(&buffer, *end)
+                .context("group commit: write")?;
+            *end += buffer.len() as u64;
+        }
+        appends = due;
+        if count > 0 {
+            let mut state = unsynced.lock().unwrap_or_else(|e| e.into_inner());
+            state.steps.push((step, count));
+            state.ends = ends;
+            written.notify_one();
+        }
+        let next = step + COMMIT_STEP;
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    Ok((appends * record_bytes, started.elapsed().as_secs_f64()))
 }
 
 fn fresh_file(path: &Path) -> anyhow::Result<File> {

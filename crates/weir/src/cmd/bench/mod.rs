@@ -267,8 +267,13 @@ pub fn latency_histogram() -> Histogram<u64> {
 
 /// Records `duration` in microseconds, clamped to the histogram's range.
 pub fn record_latency(histogram: &mut Histogram<u64>, duration: Duration) {
+    record_latencies(histogram, duration, 1);
+}
+
+/// Records `duration` `count` times, as [`record_latency`] does once.
+pub fn record_latencies(histogram: &mut Histogram<u64>, duration: Duration, count: u64) {
     let us = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
-    histogram.saturating_record(us.clamp(1, LATENCY_US_MAX));
+    histogram.saturating_record_n(us.clamp(1, LATENCY_US_MAX), count);
 }
 
 /// Latency percentiles in microseconds.
