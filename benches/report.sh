@@ -168,6 +168,8 @@ write_report() {
     local linger_ratio commit_p99_ratio
     linger_ratio=$(ratio 5000 "$sync_p99")
     commit_p99_ratio=$(ratio "$(j limits_again .group_commit.latency.p99_us)" "$sync_p99")
+    local p99_loaded_sync_ratio
+    p99_loaded_sync_ratio=$(ratio "$(j half .latency_us.p99_us)" "$(j limits_again .group_commit.sync_latency.p99_us)")
     rss_steady=$(rss durable idle-many)
     startup_s=$(awk -v m="$startup_clean_ms" 'BEGIN { printf "%.3f", m / 1000 }')
     local gib window
@@ -193,7 +195,8 @@ write_report() {
 | the same, measured again just before the latency workloads | $(num "$(j limits_again .synced_write_mb_s)" '%.1f') MB/s |
 | fdatasync latency, 1 KiB appends | $(lat limits fdatasync_latency) |
 | the same, measured again just before the latency workloads | $(lat limits_again fdatasync_latency) |
-| group commit at $(num "$(j limits_again .group_commit.target_mb_s)" '%.1f') MB/s (the 50% workloads' rate; achieved $(num "$(j limits_again .group_commit.achieved_mb_s)" '%.1f')): 1 KiB appends to 8 files, no broker, write to synced | $(lat limits_again group_commit.latency) ($(j limits_again .group_commit.syncs) syncs) |
+| group commit at $(num "$(j limits_again .group_commit.target_mb_s)" '%.1f') MB/s (the 50% workloads' rate; achieved $(num "$(j limits_again .group_commit.achieved_mb_s)" '%.1f')): 1 KiB appends to 8 files, no broker, write to synced | $(lat limits_again group_commit.latency) |
+| … each of its $(j limits_again .group_commit.sync_latency.count) syncs (syncfs), carrying what arrived during the last | $(lat limits_again group_commit.sync_latency) |
 | loopback TCP, one stream | $(num "$(j limits .loopback_tcp_mb_s)" '%.1f') MB/s |
 
 ## Workloads
@@ -253,7 +256,7 @@ $(cpu_row consume1_kernel "1 group, window off")
 | durable 1 KiB produce ≥ 60% of fdatasync'd sequential write (verdict against the faster of the two disk figures) | $(num "$durable_frac" '%.2f'); against the second disk figure $(num "$durable_frac_again" '%.2f') (window off: $(num "$kernel_frac" '%.2f'), $(num "$kernel_frac_again" '%.2f')) | $(verdict "$durable_verdict_frac" ">=" 0.6) (off: $(verdict "$kernel_verdict_frac" ">=" 0.6)) |
 | consume ≥ 2× durable produce (MB/s), second read | one consumer: $consume_ratio× (first read: $consume_first_ratio×; window off: $kernel_consume_ratio×); a group of 2: $consume_m2_ratio×. At the CPU per MB the second read used (broker and reader), 2× would take $consume_cores of $(nproc) cores. The one consumer's librdkafka fetch thread, which receives and parses each response before asking for the next, used CPU enough that it could not pass $(num "$consume_ceiling" '%.0f') MB/s ($consume_ceiling_ratio×) against a broker answering at once | one: $(verdict "$consume_ratio" ">=" 2) (off: $(verdict "$kernel_consume_ratio" ">=" 2)); group of 2: $(verdict "$consume_m2_ratio" ">=" 2) |
 | 5 groups cost ≤ 1.5× one group (wall time to read the topic from the page cache) | $groups_cost× (broker CPU: $groups_broker_cpu×). The CPU the five used, on $(nproc) cores never idle, takes at least $groups_floor×; the load generator's CPU alone, as if the broker cost nothing, $groups_client_floor× | $(verdict "$groups_cost" "<=" 1.5) |
-| p99 produce latency at 50% of max durable rate ≤ 2.5× fdatasync p99 (producer only) | linger.ms=5 (default): $p99_ratio× (window off: $kernel_p99_ratio×); linger.ms=1: $p99_l1_ratio×; at 1000 records/s, linger.ms=0: $light_p99_ratio×. With nothing synced (flush=never, linger.ms=5, same rate): $never_p99_ratio×. The producer's default linger.ms=5, the longest a record waits before it is sent, is alone $linger_ratio× fdatasync p99. The disk alone at that rate, with group commit and no broker, client or network, gave p99 $(ms "$(j limits_again .group_commit.latency.p99_us)") = $commit_p99_ratio×. Against the fdatasync p99 measured just before them ($(ms "$sync_p99_again")): linger.ms=5 $p99_again_ratio×, linger.ms=1 $p99_l1_again_ratio× | linger 5: $(verdict "$p99_ratio" "<=" 2.5) (off: $(verdict "$kernel_p99_ratio" "<=" 2.5)); linger 1: $(verdict "$p99_l1_ratio" "<=" 2.5) |
+| p99 produce latency at 50% of max durable rate ≤ 2.5× fdatasync p99 (producer only) | linger.ms=5 (default): $p99_ratio× (window off: $kernel_p99_ratio×); linger.ms=1: $p99_l1_ratio×; at 1000 records/s, linger.ms=0: $light_p99_ratio×. With nothing synced (flush=never, linger.ms=5, same rate): $never_p99_ratio×. The producer's default linger.ms=5, the longest a record waits before it is sent, is alone $linger_ratio× fdatasync p99. The disk alone at that rate, with group commit and no broker, client or network, gave p99 $(ms "$(j limits_again .group_commit.latency.p99_us)") = $commit_p99_ratio×; against the p99 of its syncs at that load ($(ms "$(j limits_again .group_commit.sync_latency.p99_us)")) the linger.ms=5 p99 is $p99_loaded_sync_ratio×. Against the fdatasync p99 measured just before them ($(ms "$sync_p99_again")): linger.ms=5 $p99_again_ratio×, linger.ms=1 $p99_l1_again_ratio× | linger 5: $(verdict "$p99_ratio" "<=" 2.5) (off: $(verdict "$kernel_p99_ratio" "<=" 2.5)); linger 1: $(verdict "$p99_l1_ratio" "<=" 2.5) |
 | broker RSS ≤ 64 MiB steady with 1,000 partitions ($(j many .partitions) measured) | $rss_steady | $(verdict "${rss_steady% MiB}" "<=" 64) |
 | start-up after 5 GiB < 1 s (${gib} GiB measured) | ${startup_s} s | $(verdict "$startup_s" "<=" 1) |
 

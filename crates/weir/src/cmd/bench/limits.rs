@@ -101,7 +101,9 @@ pub struct GroupCommit {
     pub target_mb_s: f64,
     /// Less than the target when the writer could not keep up.
     pub achieved_mb_s: f64,
-    pub syncs: u64,
+    /// How long each sync took, in µs: the disk's sync latency under this
+    /// load, where each sync carries what arrived during the last.
+    pub sync_latency: LatencySummary,
     /// Per append, from the start of its write to the end of the sync that
     /// covered it, in µs.
     pub latency: LatencySummary,
@@ -220,9 +222,10 @@ fn table(limits: &Limits, out: &Path) -> Table {
             "group commit",
             format!(
                 "{:.1} MB/s of 1 KiB appends to {COMMIT_FILES} files (asked {:.1}), {} syncs",
-                commit.achieved_mb_s, commit.target_mb_s, commit.syncs
+                commit.achieved_mb_s, commit.target_mb_s, commit.sync_latency.count
             ),
         );
+        table.latency("… each sync", &commit.sync_latency);
         table.latency("… write to synced", &commit.latency);
     }
     table.row("saved to", out.display().to_string());
@@ -352,9 +355,9 @@ fn group_commit(dir: &Path, rate_mb_s: f64, time: Duration) -> anyhow::Result<Gr
     let written = Condvar::new();
     let lock = || unsynced.lock().unwrap_or_else(|e| e.into_inner());
     std::thread::scope(|scope| {
-        let syncer = scope.spawn(|| -> anyhow::Result<(Histogram<u64>, u64)> {
+        let syncer = scope.spawn(|| -> anyhow::Result<(Histogram<u64>, Histogram<u64>)> {
             let mut histogram = latency_histogram();
-            let mut syncs = 0;
+            let mut syncs = latency_histogram();
             let mut dropped_to = [0u64; COMMIT_FILES];
             loop {
                 let (steps, ends, done) = {
@@ -371,9 +374,10 @@ fn group_commit(dir: &Path, rate_mb_s: f64, time: Duration) -> anyhow::Result<Gr
                 if steps.is_empty() && done {
                     return Ok((histogram, syncs));
                 }
+                let syncing = Instant::now();
                 rustix::fs::syncfs(&directory).context("group commit: syncfs")?;
                 let synced = Instant::now();
-                syncs += 1;
+                record_latency(&mut syncs, synced.duration_since(syncing));
                 for (started, appends) in steps {
                     record_latencies(&mut histogram, synced.duration_since(started), appends);
                 }
@@ -404,7 +408,7 @@ fn group_commit(dir: &Path, rate_mb_s: f64, time: Duration) -> anyhow::Result<Gr
         Ok(GroupCommit {
             target_mb_s: rate_mb_s,
             achieved_mb_s: mb_per_s(bytes, seconds),
-            syncs,
+            sync_latency: LatencySummary::of(&syncs),
             latency: LatencySummary::of(&histogram),
         })
     })
