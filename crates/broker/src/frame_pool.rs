@@ -25,7 +25,11 @@ pub(crate) const POOLED_FRAME_MIN_BYTES: usize = 64 << 10;
 /// should not pin its memory.
 const POOLED_BUFFER_MAX_BYTES: usize = 4 << 20;
 /// Most buffers kept: the frames in flight on a few busy producer
-/// connections (librdkafka sends up to five at once by default).
+/// connections. librdkafka pipelines up to a million requests per
+/// connection unless idempotence caps it at five, and the broker reads at
+/// most `in_flight_per_connection_max` (32) ahead; at 311,000 1 KiB
+/// records/s, though, it sent about 350 requests of ~0.9 MB a second and
+/// had 32 unanswered once in 7,000 requests.
 const POOLED_BUFFERS_MAX: usize = 16;
 
 #[derive(Default)]
