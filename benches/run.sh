@@ -106,11 +106,14 @@ run_logged limits "$weir" bench limits --data-dir "$work/limits-dir" --out "$lim
 export WEIR_BENCH_LIMITS=$limits
 
 # Each broker keeps what its workloads wrote until it stops: up to about three
-# timed workloads at the synced-write limit, and the start-up log. A disk that
-# fills up turns the later figures into storage errors, so say so up front.
+# timed workloads at the synced-write limit, and the start-up log. With
+# WEIR_BENCH_KEEP=1 all three brokers' data stays. A disk that fills up turns
+# the later figures into storage errors, so say so up front.
 sync_mbps=$(jq -r '.synced_write_mb_s // 0' "$limits" 2>/dev/null || echo 0)
-need_gib=$(awk -v r="$sync_mbps" -v s="$seconds" -v g="$startup_gib" \
-    'BEGIN { n = r * s * 3 / 1073.741824; if (n < g) n = g; printf "%d", n + 1 }')
+kept_brokers=1
+[[ ${WEIR_BENCH_KEEP:-0} == 1 ]] && kept_brokers=3
+need_gib=$(awk -v r="$sync_mbps" -v s="$seconds" -v g="$startup_gib" -v k="$kept_brokers" \
+    'BEGIN { n = r * s * 3 / 1073.741824; if (k > 1) n = n * k + g; else if (n < g) n = g; printf "%d", n + 1 }')
 free_gib=$(df -Pk "$work" | awk 'NR == 2 { printf "%d", $4 / 1048576 }')
 if ((free_gib < need_gib)); then
     say "warning: $free_gib GiB free under $work, and this run may write up to ~$need_gib GiB;"
