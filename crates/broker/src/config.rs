@@ -23,7 +23,16 @@ pub struct Limits {
     pub connections_max: usize,
     /// Most requests read from one connection and not yet answered.
     pub in_flight_per_connection_max: usize,
+    /// Kafka's broker `fetch.max.bytes`: most record bytes in one fetch
+    /// response, whatever the request allows (the first batch with data is
+    /// sent whole even past it, as KIP-74 has it for the request's limit).
+    pub fetch_max_bytes: usize,
 }
+
+/// Kafka's default `fetch.max.bytes` (55 MiB).
+const FETCH_MAX_BYTES_DEFAULT: usize = 55 * 1024 * 1024;
+/// The least `fetch.max.bytes` Kafka accepts.
+pub const FETCH_MAX_BYTES_MIN: usize = 1024;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -31,6 +40,7 @@ impl Default for Limits {
             request_bytes_max: 100 * 1024 * 1024,
             connections_max: 10_000,
             in_flight_per_connection_max: 32,
+            fetch_max_bytes: FETCH_MAX_BYTES_DEFAULT,
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::frame_pool::FramePool;
 use crate::groups::GroupService;
 use crate::BrokerConfig;
 use log::Store;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 pub struct Broker {
@@ -22,4 +23,7 @@ pub struct Broker {
     pub(crate) flush_failures: LogThrottle,
     /// Buffers that large request frames are read into, reused.
     pub(crate) frame_pool: Arc<FramePool>,
+    /// Counts fetches, to rotate which partition a response's byte budget
+    /// goes to first (see `handlers::fetch`).
+    pub(crate) fetches: AtomicUsize,
 }

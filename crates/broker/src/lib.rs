@@ -17,6 +17,6 @@ mod groups;
 mod handlers;
 mod server;
 
-pub use config::{BrokerConfig, GroupConfig, Limits, ReplicationFactorPolicy};
+pub use config::{BrokerConfig, GroupConfig, Limits, ReplicationFactorPolicy, FETCH_MAX_BYTES_MIN};
 pub use context::Broker;
 pub use server::Server;

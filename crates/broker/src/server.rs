@@ -47,6 +47,7 @@ impl Server {
             append_failures: Default::default(),
             flush_failures: Default::default(),
             frame_pool: Default::default(),
+            fetches: Default::default(),
         });
         Ok(Server {
             broker,

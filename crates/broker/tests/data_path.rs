@@ -141,6 +141,69 @@ async fn fetch_returns_one_oversized_batch_then_respects_the_limit() {
 }
 
 #[tokio::test]
+async fn the_broker_fetch_limit_caps_responses_and_rotates_which_partitions_fill_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = BrokerConfig::default();
+    config.limits.fetch_max_bytes = 16 * 1024;
+    config.default_partitions = 4;
+    let broker = TestBroker::start_in(dir.path(), FlushPolicy::Never, config).await;
+    let mut client = Client::connect(broker.addr).await;
+    create_topic(&mut client, "capped", 4).await;
+    let big = vec![b'x'; 4000];
+    for partition in 0..4 {
+        for _ in 0..3 {
+            let response = client
+                .call(9, &produce("capped", partition, batch(&[&big]), 1))
+                .await;
+            assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+        }
+    }
+    // Every partition holds ~12 KB; the request allows 1 MiB each, the
+    // broker 16 KiB in all: not every partition fits in one response.
+    let request = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_bytes(50 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(name("capped"))
+            .with_partitions(
+                (0..4)
+                    .map(|p| {
+                        FetchPartition::default()
+                            .with_partition(p)
+                            .with_partition_max_bytes(1 << 20)
+                    })
+                    .collect(),
+            )]);
+    let mut served = [0; 4];
+    for _ in 0..4 {
+        let response = client.call(12, &request).await;
+        let partitions = &response.responses[0].partitions;
+        // Answers stay in request order whoever was served first.
+        let order: Vec<i32> = partitions.iter().map(|p| p.partition_index).collect();
+        assert_eq!(order, vec![0, 1, 2, 3]);
+        let sizes: Vec<usize> = partitions
+            .iter()
+            .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+            .collect();
+        assert!(sizes.iter().sum::<usize>() <= 16 * 1024, "{sizes:?}");
+        assert!(
+            sizes.contains(&0),
+            "the limit left no partition out: {sizes:?}"
+        );
+        for (count, size) in served.iter_mut().zip(&sizes) {
+            *count += usize::from(*size > 0);
+        }
+    }
+    // The same request four times: each partition was served as often.
+    assert!(
+        served[0] > 0 && served.iter().all(|&n| n == served[0]),
+        "{served:?}"
+    );
+    broker.stop().await;
+}
+
+#[tokio::test]
 async fn fetch_below_log_start_is_offset_out_of_range() {
     let (broker, _dir) = start(FlushPolicy::Never).await;
     let mut client = Client::connect(broker.addr).await;

@@ -208,6 +208,10 @@ pub struct ServeArgs {
     /// Most unanswered requests per connection [default: 32]
     #[arg(long, env = "WEIR_IN_FLIGHT_PER_CONNECTION_MAX", value_name = "N")]
     pub in_flight_per_connection_max: Option<usize>,
+    /// fetch.max.bytes: most record bytes in one fetch response, whatever
+    /// the client asks [default: 57671680 (55 MiB)]
+    #[arg(long, env = "WEIR_FETCH_MAX_BYTES", value_name = "BYTES")]
+    pub fetch_max_bytes: Option<usize>,
     /// How often retention and segment.ms rolls are enforced [default: 30000]
     #[arg(long, env = "WEIR_RETENTION_CHECK_INTERVAL_MS", value_name = "MS")]
     pub retention_check_interval_ms: Option<u64>,
@@ -259,6 +263,7 @@ pub struct FileConfig {
     pub request_bytes_max: Option<usize>,
     pub connections_max: Option<usize>,
     pub in_flight_per_connection_max: Option<usize>,
+    pub fetch_max_bytes: Option<usize>,
     pub retention_check_interval_ms: Option<u64>,
     pub group_initial_rebalance_delay_ms: Option<i64>,
     pub group_min_session_timeout_ms: Option<i32>,
@@ -419,6 +424,7 @@ fn resolve_limits(args: &ServeArgs, file: &FileConfig, d: Limits) -> Limits {
             in_flight_per_connection_max,
             d.in_flight_per_connection_max
         ),
+        fetch_max_bytes: pick!(args, file, fetch_max_bytes, d.fetch_max_bytes),
     }
 }
 
@@ -593,6 +599,12 @@ fn validate_broker(c: &BrokerConfig) -> anyhow::Result<()> {
         "in_flight_per_connection_max",
         "must be >= 1",
         in_flight,
+    )?;
+    check(
+        l.fetch_max_bytes >= broker::FETCH_MAX_BYTES_MIN,
+        "fetch_max_bytes",
+        "must be >= 1024",
+        l.fetch_max_bytes,
     )?;
     Ok(())
 }

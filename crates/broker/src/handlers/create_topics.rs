@@ -307,6 +307,7 @@ pub(crate) mod test_support {
             append_failures: Default::default(),
             flush_failures: Default::default(),
             frame_pool: Default::default(),
+            fetches: Default::default(),
         };
         TestBroker { broker, _dir: dir }
     }

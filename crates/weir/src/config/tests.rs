@@ -199,6 +199,14 @@ fn rows() -> Vec<Row> {
             get: |s| s.broker.limits.in_flight_per_connection_max.to_string(),
         },
         Row {
+            key: "fetch_max_bytes",
+            flag: "1048576",
+            env: "2097152",
+            file: "4096",
+            expect: ["1048576", "2097152", "4096", "57671680"],
+            get: |s| s.broker.limits.fetch_max_bytes.to_string(),
+        },
+        Row {
             key: "retention_check_interval_ms",
             flag: "10",
             env: "20",
@@ -314,6 +322,8 @@ fn bad_inputs_are_errors_naming_the_setting() {
             "in_flight_per_connection_max",
         ),
         (&[], "request_bytes_max = 0", "request_bytes_max"),
+        (&[], "fetch_max_bytes = 1023", "fetch_max_bytes"),
+        (&["--fetch-max-bytes", "1MiB"], "", "fetch-max-bytes"),
         (&[], "advertised_port = 0", "advertised_port"),
         (&[], "listen = \"nonsense\"", "listen"),
         (&[], "listen = 9092", "listen"),

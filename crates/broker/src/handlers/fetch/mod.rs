@@ -6,7 +6,13 @@
 //! session id 0, which tells clients to keep sending full requests; a request
 //! naming a session we never created gets FETCH_SESSION_ID_NOT_FOUND.
 //! Byte limits follow KIP-74: the first partition with data returns at least
-//! one whole batch even past `max_bytes`; later ones stop at the limit.
+//! one whole batch even past `max_bytes`; later ones stop at the limit. The
+//! limit is the request's `max_bytes` or the broker's `fetch_max_bytes`,
+//! whichever is lower. When it leaves some partitions without data, which
+//! ones get it first rotates from one fetch to the next: without sessions
+//! there is no record of who was served last, and a client that lists its
+//! partitions in the same order every time would otherwise see the first
+//! busy one take the whole budget, every time.
 //!
 //! Records are not read here: each partition answers with a range of a
 //! segment file, which `encode` sends to the socket by `sendfile`.
@@ -21,6 +27,7 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use kafka_protocol::ResponseError;
 use log::{FileRange, LogError, Partition, PartitionOffsets};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -68,10 +75,13 @@ pub(crate) async fn handle(broker: &Broker, version: i16, request: FetchRequest)
     let wait_ms = request.max_wait_ms.clamp(0, MAX_WAIT_MS_LIMIT);
     let deadline = Instant::now() + Duration::from_millis(wait_ms as u64);
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
-    let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
+    let max_bytes = usize::try_from(request.max_bytes)
+        .unwrap_or(0)
+        .min(broker.config.limits.fetch_max_bytes);
     let committed = request.isolation_level == READ_COMMITTED;
+    let rotation = broker.fetches.fetch_add(1, Ordering::Relaxed);
     loop {
-        let (partitions, bytes_total, failed) = read_all(&wanted, max_bytes, committed);
+        let (partitions, bytes_total, failed) = read_all(&wanted, max_bytes, rotation, committed);
         let done =
             bytes_total >= min_bytes || failed || watches.is_empty() || Instant::now() >= deadline;
         if done || !wait_for_append(&mut watches, deadline).await {
@@ -125,15 +135,24 @@ fn wanted_partition(
 /// response fields, and its records.
 type Answered = (usize, PartitionData, Option<FileRange>);
 
-/// Reads every wanted partition within the byte budget. Returns the partition
-/// answers, the record bytes gathered, and whether any partition failed
-/// (which ends the long poll, as in Kafka).
-fn read_all(wanted: &[Wanted], max_bytes: usize, committed: bool) -> (Vec<Answered>, usize, bool) {
+/// Reads every wanted partition within the byte budget, which goes to them
+/// in request order starting at partition `rotation` (modulo their number) and
+/// wrapping around. Returns the partition answers in request order, the
+/// record bytes gathered, and whether any partition failed (which ends the
+/// long poll, as in Kafka).
+fn read_all(
+    wanted: &[Wanted],
+    max_bytes: usize,
+    rotation: usize,
+    committed: bool,
+) -> (Vec<Answered>, usize, bool) {
     let mut remaining = max_bytes;
     let mut bytes_total = 0;
     let mut failed = false;
-    let mut out = Vec::with_capacity(wanted.len());
-    for w in wanted {
+    let mut out: Vec<Option<Answered>> = wanted.iter().map(|_| None).collect();
+    let start = rotation.checked_rem(wanted.len()).unwrap_or(0);
+    let order = (start..wanted.len()).chain(0..start);
+    for (i, w) in order.map(|i| (i, &wanted[i])) {
         let data = PartitionData::default()
             .with_partition_index(w.index)
             .with_preferred_read_replica(BrokerId(-1))
@@ -163,9 +182,9 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, committed: bool) -> (Vec<Answer
                 }
             }
         };
-        out.push((w.topic, data, records));
+        out[i] = Some((w.topic, data, records));
     }
-    (out, bytes_total, failed)
+    (out.into_iter().flatten().collect(), bytes_total, failed)
 }
 
 fn with_offsets(data: PartitionData, offsets: PartitionOffsets) -> PartitionData {
