@@ -223,7 +223,7 @@ fn send_paced(mut sender: Sender, args: &E2eArgs, shared: &Shared) -> anyhow::Re
         }
         Pace::sleep_until(due);
         value[..STAMP_BYTES].copy_from_slice(&unix_micros().to_be_bytes());
-        sender.send(&value)?;
+        sender.send(&value, Some(due))?;
         sent += 1;
     }
     let seconds = started.elapsed().as_secs_f64();

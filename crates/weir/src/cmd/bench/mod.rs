@@ -196,7 +196,7 @@ pub fn ensure_topic(client_args: &ClientArgs, opts: &TopicOpts) -> anyhow::Resul
 /// a burst rather than dropping them, so the average rate holds.
 pub struct Pace {
     started: Instant,
-    interval: Duration,
+    rate: u64,
 }
 
 impl Pace {
@@ -204,13 +204,17 @@ impl Pace {
     pub fn new(rate: u64) -> Pace {
         Pace {
             started: Instant::now(),
-            interval: Duration::from_secs_f64(1.0 / rate.max(1) as f64),
+            rate: rate.max(1),
         }
     }
 
-    /// When send number `n` (counting from 0) is due.
+    /// When send number `n` (counting from 0) is due: `n / rate` seconds
+    /// after the start, in whole nanoseconds rounded down. Exact integer
+    /// steps keep any half-open second to at most `rate` due times (a float
+    /// interval of 1/300 s rounds down to 3,333,333 ns and fits 301).
     pub fn due(&self, n: u64) -> Instant {
-        self.started + self.interval.mul_f64(n as f64)
+        let nanos = u128::from(n) * 1_000_000_000 / u128::from(self.rate);
+        self.started + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 
     /// Sleeps until `due` unless it has passed.
@@ -404,6 +408,20 @@ pub fn per_s(count: u64, seconds: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_paced_second_holds_at_most_rate_sends() {
+        // Due times never go back and are exactly one second apart every
+        // `rate` sends, so no half-open second can hold `rate + 1` of them.
+        for rate in [1, 3, 7, 300, 999_983, RATE_MAX] {
+            let pace = Pace::new(rate);
+            for n in [0, 1, rate - 1, rate, 12_345, u64::from(u32::MAX)] {
+                let second = pace.due(n + rate) - pace.due(n);
+                assert_eq!(second, Duration::from_secs(1), "rate {rate}, send {n}");
+                assert!(pace.due(n + 1) >= pace.due(n), "rate {rate}, send {n}");
+            }
+        }
+    }
 
     #[test]
     fn percentiles_come_from_the_recorded_latencies() {

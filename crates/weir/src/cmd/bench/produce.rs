@@ -21,7 +21,7 @@ use hdrhistogram::Histogram;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -59,12 +59,14 @@ pub struct ProduceBenchArgs {
     pub output: OutputArgs,
 }
 
+/// The delivery opaque of a warm-up record: its report is neither counted
+/// nor timed (a failure still is). No real send time comes near it: it is
+/// 584,000 years of microseconds.
+const WARM_UP: usize = usize::MAX;
+
 /// Delivery reports of one producer: counts and send-to-report latency.
 pub struct Delivery {
     started: Instant,
-    /// Microseconds from `started` before which a record is warm-up: its
-    /// report is neither counted nor timed (failures still are).
-    measure_from_us: AtomicU64,
     counters: Arc<Counters>,
     histogram: Mutex<Histogram<u64>>,
     first_error: Mutex<Option<String>>,
@@ -73,12 +75,12 @@ pub struct Delivery {
 impl ClientContext for Delivery {}
 
 impl ProducerContext for Delivery {
-    /// Microseconds from `started` to the `send()` call.
+    /// Microseconds from `started` to the `send()` call, or `WARM_UP`.
     type DeliveryOpaque = usize;
 
     fn delivery(&self, result: &DeliveryResult<'_>, sent_us: usize) {
         match result {
-            Ok(_) if (sent_us as u64) < self.measure_from_us.load(Ordering::Relaxed) => {}
+            Ok(_) if sent_us == WARM_UP => {}
             Ok(message) => {
                 let bytes = (message.payload_len() + message.key_len()) as u64;
                 self.counters.add(1, bytes);
@@ -113,6 +115,8 @@ pub struct Sender {
     keyed: bool,
     sequence: u64,
     started: Instant,
+    /// Records due before this are warm-up; `None` counts every record.
+    measure_from: Option<Instant>,
 }
 
 impl Sender {
@@ -128,7 +132,6 @@ impl Sender {
         let started = Instant::now();
         let context = Delivery {
             started,
-            measure_from_us: AtomicU64::new(0),
             counters,
             histogram: Mutex::new(latency_histogram()),
             first_error: Mutex::new(None),
@@ -150,23 +153,32 @@ impl Sender {
             keyed: opts.keyed,
             sequence: 0,
             started,
+            measure_from: None,
         })
     }
 
-    /// Records sent before `at` are warm-up: delivered, but in no figure.
-    pub fn measure_from(&self, at: Instant) {
-        let us = at.saturating_duration_since(self.started).as_micros();
-        let context = self.producer.context();
-        context
-            .measure_from_us
-            .store(u64::try_from(us).unwrap_or(u64::MAX), Ordering::Relaxed);
+    /// Records due before `at` are warm-up: delivered, but in no figure.
+    pub fn measure_from(&mut self, at: Instant) {
+        self.measure_from = Some(at);
     }
 
-    /// Queues one record, waiting while librdkafka's queue is full.
-    pub fn send(&mut self, value: &[u8]) -> anyhow::Result<()> {
+    /// Queues one record, waiting while librdkafka's queue is full. `due` is
+    /// when a pacer scheduled it (`None`: now, for a sender going as fast as
+    /// it can). Warm-up is judged by `due`, not by when the send happens: a
+    /// paced sender that fell behind during warm-up sends some warm-up
+    /// records after the measured part began, and counting those put more
+    /// than `--rate` records into a measured second.
+    pub fn send(&mut self, value: &[u8], due: Option<Instant>) -> anyhow::Result<()> {
         let key = self.sequence.to_be_bytes();
         self.sequence += 1;
-        let sent_us = usize::try_from(self.started.elapsed().as_micros()).unwrap_or(usize::MAX);
+        let now = Instant::now();
+        let due = due.unwrap_or(now);
+        let sent_us = if self.measure_from.is_some_and(|from| due < from) {
+            WARM_UP
+        } else {
+            let us = now.saturating_duration_since(self.started).as_micros();
+            usize::try_from(us).unwrap_or(WARM_UP - 1).min(WARM_UP - 1)
+        };
         let mut record = BaseRecord::with_opaque_to(&self.topic, sent_us).payload(value);
         if self.keyed {
             record = record.key(&key[..]);
@@ -259,7 +271,7 @@ pub fn run(args: &ProduceBenchArgs) -> anyhow::Result<()> {
     let progress = Progress::new("produce", goal);
     let started = Instant::now();
     let measured_from = started + Duration::from_secs(args.warmup_secs);
-    for sender in &senders {
+    for sender in &mut senders {
         sender.measure_from(measured_from);
     }
     let stop = Stop {
@@ -353,14 +365,14 @@ fn send_share(
         if (pace.is_some() || sent.is_multiple_of(SENDS_PER_CHECK)) && stop.now() {
             break;
         }
-        if let Some(pace) = &pace {
-            let due = pace.due(sent);
+        let due = pace.as_ref().map(|pace| pace.due(sent));
+        if let Some(due) = due {
             if stop.deadline.is_some_and(|end| due >= end) {
                 break;
             }
             Pace::sleep_until(due);
         }
-        sender.send(&value)?;
+        sender.send(&value, due)?;
         sent += 1;
     }
     // Every queued record gets a report within message.timeout.ms.
