@@ -29,6 +29,7 @@ mod recovery;
 mod retention;
 mod segment;
 mod store;
+mod sync_pool;
 pub mod topic_name;
 
 pub use config::TopicConfig;

@@ -14,7 +14,7 @@ use crate::checkpoint::{self, RecoveryPoint, RecoveryPointFile};
 use crate::flush::Flusher;
 use crate::{FlushPolicy, LogError};
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,25 @@ impl FlushPlan {
     }
 }
 
+/// One thing a flush makes durable on its own: a segment file written to,
+/// or a partition directory whose entries changed (a new segment).
+#[derive(Clone)]
+pub(crate) enum SyncUnit {
+    File(Arc<File>),
+    Dir(PathBuf),
+}
+
+impl SyncUnit {
+    /// fdatasync for a file, fsync for a directory.
+    pub(crate) fn sync(&self) -> Result<(), LogError> {
+        match self {
+            SyncUnit::File(file) => file.sync_data()?,
+            SyncUnit::Dir(dir) => checkpoint::sync_dir_at(dir)?,
+        }
+        Ok(())
+    }
+}
+
 impl Partition {
     /// Whether a flush would sync anything: files or the directory not yet
     /// synced, or appended bytes past the durable end.
@@ -74,15 +93,22 @@ impl Partition {
         }
     }
 
+    /// What the plan makes durable, one unit per fdatasync: its files, then
+    /// the directory if entries changed.
+    pub(crate) fn sync_units<'a>(
+        &'a self,
+        plan: &'a FlushPlan,
+    ) -> impl Iterator<Item = SyncUnit> + 'a {
+        let files = plan.files.iter().map(|file| SyncUnit::File(file.clone()));
+        let dir = plan.sync_dir.then(|| SyncUnit::Dir(self.dir.clone()));
+        files.chain(dir)
+    }
+
     /// fdatasyncs the plan's files (and the directory if entries changed)
-    /// one by one.
+    /// one by one, on the calling thread.
     pub(crate) fn sync_each(&self, plan: &FlushPlan, flusher: &Flusher) -> Result<(), LogError> {
-        for file in &plan.files {
-            file.sync_data()?;
-            flusher.note_fdatasync();
-        }
-        if plan.sync_dir {
-            checkpoint::sync_dir_at(&self.dir)?;
+        for unit in self.sync_units(plan) {
+            unit.sync()?;
             flusher.note_fdatasync();
         }
         Ok(())

@@ -10,7 +10,7 @@ mod durability;
 mod read;
 mod window;
 
-pub(crate) use durability::{Aftercare, FlushPlan};
+pub(crate) use durability::{Aftercare, FlushPlan, SyncUnit};
 pub use read::{FileRange, ReadResult};
 
 use crate::checkpoint::RecoveryPointFile;
