@@ -97,9 +97,8 @@ pub struct Limits {
 /// files concurrently instead, which on an otherwise quiet filesystem cost
 /// the same (produce p99 at half the durable rate: 8.2-8.9 ms with syncfs,
 /// 8.6-9.5 ms concurrently), and unlike syncfs waits for no other
-/// program's writes. No
-/// client, protocol or network: a floor under any such broker's produce
-/// latency at that rate.
+/// program's writes. No client, protocol or network: a floor under any
+/// such broker's produce latency at that rate.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GroupCommit {
     pub target_mb_s: f64,
